@@ -1,1 +1,233 @@
-//! pipeline
+//! The five-stage pipeline: harvest, dispatch, poll, map, write-back.
+//!
+//! [`Engine`] holds what every stage needs: the checked settings, the state store, the two
+//! clients and one [`ObjectPlan`] per object sync (its mapping checked against describe).
+//! Harvest runs per object sync, on its schedule ([`scheduler`]) or once per pass; the
+//! [`driver`] runs dispatch, poll and write-back continuously over the store, so that a
+//! restart after a crash resumes from whatever the store holds.
+
+pub mod driver;
+pub mod harvest;
+pub mod map;
+pub mod scheduler;
+pub mod writeback;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::config::{ObjectSync, Settings};
+use crate::kernel::{KernelClient, KernelError};
+use crate::salesforce::{ObjectDescribe, SalesforceClient, SalesforceError};
+use crate::store::{Store, StoreError};
+
+/// Why a pass or a stage stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// Salesforce failed after its own retries.
+    #[error(transparent)]
+    Salesforce(#[from] SalesforceError),
+    /// Kernel failed after its own retries.
+    #[error(transparent)]
+    Kernel(#[from] KernelError),
+    /// The state store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A query could not be built.
+    #[error("cannot build the harvest query: {0}")]
+    Soql(#[from] crate::salesforce::soql::SoqlError),
+    /// The configured share of the org's daily API allowance is used.
+    #[error(
+        "salesforce daily api usage is {used} of {max} calls, at or above the configured share \
+         {share}: harvest and write-back wait until it recovers"
+    )]
+    SalesforceBudgetSpent {
+        /// Calls used in the last 24 hours.
+        used: u64,
+        /// The org's allowance.
+        max: u64,
+        /// `salesforce.daily_api_share`.
+        share: f64,
+    },
+    /// A mapping does not fit the org (found by describe).
+    #[error("object sync {object_sync}: {problems:?}")]
+    Mapping {
+        /// The object sync.
+        object_sync: String,
+        /// One message per problem.
+        problems: Vec<String>,
+    },
+}
+
+impl PipelineError {
+    /// Whether an operator must act (credentials, permissions): the pass stops at once.
+    pub fn needs_operator(&self) -> bool {
+        match self {
+            PipelineError::Salesforce(e) => e.kind() == crate::salesforce::ErrorKind::Auth,
+            PipelineError::Kernel(e) => e.kind() == crate::kernel::ErrorKind::Unauthorized,
+            PipelineError::Mapping { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+/// One object sync, ready to run: its settings and the describe of its object.
+#[derive(Debug, Clone)]
+pub struct ObjectPlan {
+    /// The object sync's settings.
+    pub sync: ObjectSync,
+    /// Describe of the object, for conversions (lengths, scales, picklists).
+    pub describe: ObjectDescribe,
+}
+
+/// Stops harvest and write-back while the org's daily API usage is at or above the
+/// configured share, and says so once per episode.
+#[derive(Debug)]
+pub struct SalesforceGuard {
+    share: f64,
+    paused: AtomicBool,
+}
+
+impl SalesforceGuard {
+    /// A guard for `share` of the daily allowance.
+    pub fn new(share: f64) -> Self {
+        SalesforceGuard { share, paused: AtomicBool::new(false) }
+    }
+
+    /// Whether calls are paused now.
+    pub fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::Relaxed)
+    }
+
+    /// Updates the pause from the usage the client saw last.
+    pub fn observe(&self, client: &SalesforceClient) {
+        let Some(usage) = client.api_usage() else { return };
+        let spent = usage.max > 0 && usage.used as f64 >= self.share * usage.max as f64;
+        let was = self.paused.swap(spent, Ordering::Relaxed);
+        if spent && !was {
+            tracing::warn!(
+                used = usage.used,
+                max = usage.max,
+                share = self.share,
+                "salesforce daily api share reached: harvest and write-back paused"
+            );
+        } else if !spent && was {
+            tracing::info!(used = usage.used, max = usage.max, "salesforce api usage recovered");
+        }
+        metrics::gauge!("kernel_sync_salesforce_daily_api_usage_ratio")
+            .set(if usage.max > 0 { usage.used as f64 / usage.max as f64 } else { 0.0 });
+    }
+
+    /// Fails when calls are paused.
+    ///
+    /// # Errors
+    ///
+    /// [`PipelineError::SalesforceBudgetSpent`] while paused.
+    pub fn check_with(&self, client: &SalesforceClient) -> Result<(), PipelineError> {
+        if !self.is_paused() {
+            return Ok(());
+        }
+        let usage = client.api_usage().unwrap_or_default();
+        Err(PipelineError::SalesforceBudgetSpent { used: usage.used, max: usage.max, share: self.share })
+    }
+}
+
+/// Everything the stages share. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    /// Checked settings.
+    pub settings: Arc<Settings>,
+    /// The state store.
+    pub store: Store,
+    /// The Salesforce client (integration user).
+    pub salesforce: SalesforceClient,
+    /// The Kernel client (one API key).
+    pub kernel: KernelClient,
+    /// One plan per enabled object sync.
+    pub plans: Arc<Vec<ObjectPlan>>,
+    /// The integration user's id: our own writes carry it as `LastModifiedById`.
+    pub integration_user: String,
+    /// The daily API budget guard.
+    pub salesforce_guard: Arc<SalesforceGuard>,
+}
+
+impl Engine {
+    /// The plan of an object sync by name.
+    pub fn plan(&self, name: &str) -> Option<&ObjectPlan> {
+        self.plans.iter().find(|p| p.sync.name == name)
+    }
+}
+
+impl Engine {
+    /// Builds an engine: authenticates as the integration user, describes every enabled
+    /// object and checks its mapping against the describe.
+    ///
+    /// # Errors
+    ///
+    /// Credentials refused or Salesforce unreachable; every mapping problem of every object
+    /// ([`PipelineError::Mapping`], one per object sync).
+    pub async fn connect(
+        settings: Arc<Settings>,
+        store: Store,
+        salesforce: SalesforceClient,
+        kernel: KernelClient,
+    ) -> Result<Engine, PipelineError> {
+        let identity = salesforce.identity().await?;
+        let mut plans = Vec::new();
+        for sync in settings.objects.iter().filter(|s| s.enabled) {
+            let describe = salesforce.describe(&sync.object).await?;
+            let problems = check_plan(sync, &describe);
+            if !problems.is_empty() {
+                return Err(PipelineError::Mapping { object_sync: sync.name.clone(), problems });
+            }
+            plans.push(ObjectPlan { sync: sync.clone(), describe });
+        }
+        let guard = Arc::new(SalesforceGuard::new(settings.salesforce.daily_api_share));
+        guard.observe(&salesforce);
+        Ok(Engine {
+            settings,
+            store,
+            salesforce,
+            kernel,
+            plans: Arc::new(plans),
+            integration_user: identity.user_id,
+            salesforce_guard: guard,
+        })
+    }
+}
+
+/// Every problem of one object sync against its object's describe: the mapped fields (exist,
+/// updateable, type fits) and the inputs (exist; only an email-typed field under
+/// `inputs.email`, and never a phone, since only company data may leave the org).
+pub fn check_plan(sync: &ObjectSync, describe: &ObjectDescribe) -> Vec<String> {
+    use crate::salesforce::FieldType;
+
+    let mut problems = map::check_mapping(&sync.fields, describe);
+    let email_field = match &sync.inputs.email {
+        Some(crate::config::EmailInput::Address(field)) => Some(field.as_str()),
+        _ => None,
+    };
+    for field in sync.input_fields() {
+        let Some(found) = describe.field(&field) else {
+            problems.push(format!(
+                "input field {}.{field} does not exist (or the integration user cannot read it)",
+                describe.name
+            ));
+            continue;
+        };
+        let is_email_input = email_field.is_some_and(|f| f.eq_ignore_ascii_case(&field));
+        match found.field_type {
+            FieldType::Email if !is_email_input => problems.push(format!(
+                "input field {}.{field} holds email addresses: only company data may be sent \
+                 to Kernel; name it under inputs.email, which sends only the domain",
+                describe.name
+            )),
+            FieldType::Phone => problems.push(format!(
+                "input field {}.{field} holds phone numbers: only company data may be sent to \
+                 Kernel",
+                describe.name
+            )),
+            _ => {}
+        }
+    }
+    problems
+}

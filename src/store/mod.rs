@@ -1100,6 +1100,45 @@ impl Store {
         Ok(())
     }
 
+    /// Remembers an observation (such as the org's API usage) for `status`.
+    ///
+    /// # Errors
+    ///
+    /// The database failed.
+    pub async fn observe(&self, name: &str, value: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO observations (name, value, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value, \
+                 updated_at = excluded.updated_at",
+        )
+        .bind(name)
+        .bind(value)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::db("record observation"))?;
+        Ok(())
+    }
+
+    /// The last value of an observation and when it was made.
+    ///
+    /// # Errors
+    ///
+    /// The database failed.
+    pub async fn observation(&self, name: &str) -> Result<Option<(String, Millis)>, StoreError> {
+        let row = sqlx::query("SELECT value, updated_at FROM observations WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(StoreError::db("read observation"))?;
+        row.map(|row| {
+            let value: String = row.try_get(0).map_err(StoreError::db("read observation"))?;
+            let at: i64 = row.try_get(1).map_err(StoreError::db("read observation"))?;
+            Ok((value, at))
+        })
+        .transpose()
+    }
+
     /// Closes the pool, waiting for connections to finish.
     pub async fn close(&self) {
         self.pool.close().await;
