@@ -1,1 +1,4 @@
 //! config
+
+mod error;
+mod source;
