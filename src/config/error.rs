@@ -150,7 +150,10 @@ mod tests {
     #[test]
     fn problem_display_names_file_line_and_key() {
         let cases = [
-            (problem(Some(7), "kernel.max_in_flight"), "kernel-sync.toml:7: kernel.max_in_flight: "),
+            (
+                problem(Some(7), "kernel.max_in_flight"),
+                "kernel-sync.toml:7: kernel.max_in_flight: ",
+            ),
             (problem(None, "kernel"), "kernel-sync.toml: kernel: "),
             (problem(Some(2), ""), "kernel-sync.toml:2: "),
         ];
@@ -164,19 +167,34 @@ mod tests {
         let io = || io::Error::new(io::ErrorKind::NotFound, "gone");
         let cases = [
             (
-                ConfigError::Unreadable { path: "a".into(), source: io() },
+                ConfigError::Unreadable {
+                    path: "a".into(),
+                    source: io(),
+                },
                 ConfigErrorKind::Unreadable,
             ),
-            (ConfigError::Invalid { problems: vec![] }, ConfigErrorKind::Invalid),
             (
-                ConfigError::SecretEnv { name: "K".into(), reason: "is not set" },
+                ConfigError::Invalid { problems: vec![] },
+                ConfigErrorKind::Invalid,
+            ),
+            (
+                ConfigError::SecretEnv {
+                    name: "K".into(),
+                    reason: "is not set",
+                },
                 ConfigErrorKind::SecretUnavailable,
             ),
             (
-                ConfigError::SecretFileUnreadable { path: "k".into(), source: io() },
+                ConfigError::SecretFileUnreadable {
+                    path: "k".into(),
+                    source: io(),
+                },
                 ConfigErrorKind::SecretUnavailable,
             ),
-            (ConfigError::SecretFileEmpty { path: "k".into() }, ConfigErrorKind::SecretUnavailable),
+            (
+                ConfigError::SecretFileEmpty { path: "k".into() },
+                ConfigErrorKind::SecretUnavailable,
+            ),
         ];
         for (error, kind) in cases {
             assert_eq!(error.kind(), kind, "{error}");
@@ -185,7 +203,9 @@ mod tests {
 
     #[test]
     fn several_problems_are_listed_one_per_line() {
-        let error = ConfigError::Invalid { problems: vec![problem(Some(1), "a"), problem(None, "b")] };
+        let error = ConfigError::Invalid {
+            problems: vec![problem(Some(1), "a"), problem(None, "b")],
+        };
         assert_eq!(
             error.to_string(),
             "2 problems in the configuration:\n  kernel-sync.toml:1: a: must be positive\n  \

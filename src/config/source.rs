@@ -28,7 +28,10 @@ impl SourceFile<'_> {
     /// The 1-based line holding the byte at `offset`.
     pub(crate) fn line_at(&self, offset: usize) -> u32 {
         let end = offset.min(self.text.len());
-        let newlines = self.text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count();
+        let newlines = self.text.as_bytes()[..end]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
         u32::try_from(newlines + 1).unwrap_or(u32::MAX)
     }
 
@@ -90,7 +93,9 @@ pub(crate) fn parse_strict<T: DeserializeOwned>(
             Err(error) => error,
         };
 
-        let located = error.span().and_then(|span| locate(root.get_ref(), &span, &mut Vec::new()));
+        let located = error
+            .span()
+            .and_then(|span| locate(root.get_ref(), &span, &mut Vec::new()));
         let Some(path) = located else {
             problems.push(file.problem(error.span(), "", error.message().to_owned()));
             return None;
@@ -144,7 +149,11 @@ fn table_label(path: &[Segment]) -> String {
 
 /// Finds the entry an error's span points at: a key whose span equals it, or the innermost
 /// value containing it.
-fn locate(table: &DeTable<'_>, span: &Range<usize>, path: &mut Vec<Segment>) -> Option<Vec<Segment>> {
+fn locate(
+    table: &DeTable<'_>,
+    span: &Range<usize>,
+    path: &mut Vec<Segment>,
+) -> Option<Vec<Segment>> {
     for (key, value) in table.iter() {
         path.push(Segment::Key(key.get_ref().to_string()));
         if key.span() == *span {
@@ -241,8 +250,15 @@ fn unknown_key_message(key: &str, table: &str, valid: &[&str]) -> String {
              `{env}` or a file with `{file}` instead"
         );
     }
-    let place = if table == "the top level" { "at".to_owned() } else { "in".to_owned() };
-    format!("unknown key `{key}` {place} {table}; valid keys: {}", valid.join(", "))
+    let place = if table == "the top level" {
+        "at".to_owned()
+    } else {
+        "in".to_owned()
+    };
+    format!(
+        "unknown key `{key}` {place} {table}; valid keys: {}",
+        valid.join(", ")
+    )
 }
 
 /// Serde names Rust types (`i64`, `f64`); say what to write instead.
@@ -285,7 +301,10 @@ mod tests {
     }
 
     fn parse(text: &str) -> (Option<Parsed<Outer>>, Vec<String>) {
-        let file = SourceFile { path: Path::new("t.toml"), text };
+        let file = SourceFile {
+            path: Path::new("t.toml"),
+            text,
+        };
         let mut problems = Vec::new();
         let parsed = parse_strict::<Outer>(&file, &mut problems);
         (parsed, problems.iter().map(ToString::to_string).collect())
@@ -293,8 +312,14 @@ mod tests {
 
     #[test]
     fn lines_count_from_one() {
-        let file = SourceFile { path: Path::new("t"), text: "a\nb\nc" };
-        assert_eq!([0, 1, 2, 4, 99].map(|offset| file.line_at(offset)), [1, 1, 2, 3, 3]);
+        let file = SourceFile {
+            path: Path::new("t"),
+            text: "a\nb\nc",
+        };
+        assert_eq!(
+            [0, 1, 2, 4, 99].map(|offset| file.line_at(offset)),
+            [1, 1, 2, 3, 3]
+        );
     }
 
     #[test]
@@ -314,8 +339,14 @@ mod tests {
         );
         let parsed = parsed.expect("unknown keys are dropped, the rest parses");
         assert_eq!(parsed.dropped, ["bogus", "inner.api_key", "items[1].idd"]);
-        assert_eq!(parsed.value.name.map(Spanned::into_inner).as_deref(), Some("x"));
-        assert!(!problems.iter().any(|p| p.contains("s3cret")), "the secret leaked: {problems:?}");
+        assert_eq!(
+            parsed.value.name.map(Spanned::into_inner).as_deref(),
+            Some("x")
+        );
+        assert!(
+            !problems.iter().any(|p| p.contains("s3cret")),
+            "the secret leaked: {problems:?}"
+        );
     }
 
     #[test]
@@ -337,7 +368,10 @@ mod tests {
         let (parsed, problems) = parse("name = \"x\"\nlimit = = 3\n");
         assert!(parsed.is_none());
         assert_eq!(problems.len(), 1);
-        assert!(problems[0].starts_with("t.toml:2: invalid TOML: "), "{problems:?}");
+        assert!(
+            problems[0].starts_with("t.toml:2: invalid TOML: "),
+            "{problems:?}"
+        );
     }
 
     #[test]
@@ -347,7 +381,10 @@ mod tests {
             (vec![], "the top level"),
             (vec![key("kernel"), key("poll")], "[kernel.poll]"),
             (vec![key("objects"), Segment::Index(2)], "[[objects]]"),
-            (vec![key("fields"), Segment::Index(2), key("confidence")], "fields[2].confidence"),
+            (
+                vec![key("fields"), Segment::Index(2), key("confidence")],
+                "fields[2].confidence",
+            ),
         ];
         for (path, label) in cases {
             assert_eq!(table_label(&path), label);
