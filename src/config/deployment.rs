@@ -570,7 +570,9 @@ fn secret_source(
             Some(SecretSource::File(base.join(path)))
         }
         (None, None) => {
-            if let Some(span) = required {
+            // A secret written inline was reported as such already; "missing" would be noise.
+            let inline = check.dropped.iter().any(|dropped| dropped == key);
+            if let Some(span) = required.filter(|_| !inline) {
                 let parent = key.rsplit_once('.').map_or("", |(parent, _)| parent);
                 let message = format!(
                     "missing `{short}_env` or `{short}_file`: the environment variable or the \

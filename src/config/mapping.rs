@@ -634,7 +634,7 @@ fn resolve_field(
             &field.convert,
             &key("convert"),
             span,
-            &format!("one of {expected}"),
+            &format!("the conversion, one of {expected}"),
         )
         .and_then(|convert| {
             let parsed = Conversion::parse(convert.get_ref());
