@@ -170,7 +170,11 @@ fn broken_deployment_files_are_answered_with_file_line_key_and_fix() {
         ),
         (
             "unknown nested key",
-            replace(DEPLOYMENT, "api_key_env = \"KERNEL_API_KEY\"", "api_key_env = \"K\"\nrps = 5"),
+            replace(
+                DEPLOYMENT,
+                "api_key_env = \"KERNEL_API_KEY\"",
+                "api_key_env = \"K\"\nrps = 5",
+            ),
             format!(
                 "{d}:12: kernel.rps: unknown key `rps` in [kernel]; valid keys: base_url, \
                  api_key_env, api_key_file, requests_per_second, max_in_flight, \
@@ -179,7 +183,11 @@ fn broken_deployment_files_are_answered_with_file_line_key_and_fix() {
         ),
         (
             "secret written in the file",
-            replace(DEPLOYMENT, "api_key_env = \"KERNEL_API_KEY\"", "api_key = \"sk-live-42\""),
+            replace(
+                DEPLOYMENT,
+                "api_key_env = \"KERNEL_API_KEY\"",
+                "api_key = \"sk-live-42\"",
+            ),
             format!(
                 "{d}:11: kernel.api_key: `api_key` would put a secret in the config file: name \
                  an environment variable with `api_key_env` or a file with `api_key_file` instead"
@@ -187,7 +195,12 @@ fn broken_deployment_files_are_answered_with_file_line_key_and_fix() {
         ),
         (
             "client secret written in the file",
-            replace(DEPLOYMENT, "flow = \"jwt_bearer\"", "flow = \"jwt_bearer\"\nclient_secret = \"x\""),
+            replace(
+                DEPLOYMENT,
+                "flow = \"jwt_bearer\"",
+                "flow = \"jwt_bearer\"\nclient_secret \
+                = \"x\"",
+            ),
             format!(
                 "{d}:6: salesforce.auth.client_secret: `client_secret` would put a secret in the \
                  config file: name an environment variable with `client_secret_env` or a file \
@@ -196,7 +209,11 @@ fn broken_deployment_files_are_answered_with_file_line_key_and_fix() {
         ),
         (
             "bad duration",
-            replace(DEPLOYMENT, "[kernel]\n", "[kernel]\nrequest_timeout = \"30 sec\"\n"),
+            replace(
+                DEPLOYMENT,
+                "[kernel]\n",
+                "[kernel]\nrequest_timeout = \"30 sec\"\n",
+            ),
             format!(
                 "{d}:11: kernel.request_timeout: invalid duration `30 sec`: expected whole \
                  numbers with the units s, m, h or d, largest first (e.g. 30s, 10m, 1h30m, 90d)"
@@ -220,7 +237,11 @@ fn broken_deployment_files_are_answered_with_file_line_key_and_fix() {
         ),
         (
             "batch size out of range",
-            replace(DEPLOYMENT, "api_version = \"62.0\"", "query_batch_size = 100"),
+            replace(
+                DEPLOYMENT,
+                "api_version = \"62.0\"",
+                "query_batch_size = 100",
+            ),
             format!(
                 "{d}:2: salesforce.query_batch_size: 100 is out of range: expected an integer \
                  from 200 to 2000"
@@ -228,7 +249,11 @@ fn broken_deployment_files_are_answered_with_file_line_key_and_fix() {
         ),
         (
             "api share out of range",
-            replace(DEPLOYMENT, "api_version = \"62.0\"", "daily_api_share = 1.5"),
+            replace(
+                DEPLOYMENT,
+                "api_version = \"62.0\"",
+                "daily_api_share = 1.5",
+            ),
             format!(
                 "{d}:2: salesforce.daily_api_share: 1.5 is out of range: expected a share above \
                  0 and at most 1 (e.g. 0.8)"
@@ -248,7 +273,11 @@ fn broken_deployment_files_are_answered_with_file_line_key_and_fix() {
         ),
         (
             "a pasted secret instead of a variable name",
-            replace(DEPLOYMENT, "\"SF_PRIVATE_KEY\"", "\"-----BEGIN PRIVATE KEY-----\""),
+            replace(
+                DEPLOYMENT,
+                "\"SF_PRIVATE_KEY\"",
+                "\"-----BEGIN PRIVATE KEY-----\"",
+            ),
             format!(
                 "{d}:8: salesforce.auth.private_key_env: is not an environment variable name \
                  (letters, digits and underscores, e.g. KERNEL_API_KEY): name the variable that \
@@ -257,19 +286,25 @@ fn broken_deployment_files_are_answered_with_file_line_key_and_fix() {
         ),
         (
             "jwt bearer without a username",
-            replace(DEPLOYMENT, "username = \"sync@acme-industries.example\"\n", ""),
-            format!(
-                "{d}:4: salesforce.auth.username: missing: the integration user's username"
+            replace(
+                DEPLOYMENT,
+                "username = \"sync@acme-industries.example\"\n",
+                "",
             ),
+            format!("{d}:4: salesforce.auth.username: missing: the integration user's username"),
         ),
         (
             "client credentials without a secret",
             replace(
                 &replace(DEPLOYMENT, "jwt_bearer", "client_credentials"),
-                "username = \"sync@acme-industries.example\"\nprivate_key_env = \"SF_PRIVATE_KEY\"\n",
+                "username = \"sync@acme-industries.example\"\nprivate_key_env = \
+                    \"SF_PRIVATE_KEY\"\n",
                 "",
             )
-            .replace("api_version = \"62.0\"", "login_url = \"https://acme.my.salesforce.com\""),
+            .replace(
+                "api_version = \"62.0\"",
+                "login_url = \"https://acme.my.salesforce.com\"",
+            ),
             format!(
                 "{d}:4: salesforce.auth: missing `client_secret_env` or `client_secret_file`: \
                  the environment variable or the file that holds the client secret"
@@ -294,7 +329,10 @@ fn broken_deployment_files_are_answered_with_file_line_key_and_fix() {
                 .replace("username = \"sync@acme-industries.example\"\n", "")
                 .replace("private_key_env", "refresh_token_env")
                 .replace("client_id", "private_key_file = \"k.pem\"\nclient_id"),
-            format!("{d}:6: salesforce.auth.private_key_file: not used by the refresh_token flow: remove it"),
+            format!(
+                "{d}:6: salesforce.auth.private_key_file: not used by the refresh_token \
+                flow: remove it"
+            ),
         ),
         (
             "unknown flow",
@@ -306,7 +344,12 @@ fn broken_deployment_files_are_answered_with_file_line_key_and_fix() {
         ),
         (
             "plain http to a remote host",
-            replace(DEPLOYMENT, "[kernel]\n", "[kernel]\nbase_url = \"http://api.kernel.example\"\n"),
+            replace(
+                DEPLOYMENT,
+                "[kernel]\n",
+                "[kernel]\nbase_url = \
+                \"http://api.kernel.example\"\n",
+            ),
             format!(
                 "{d}:11: kernel.base_url: invalid url for host `api.kernel.example`: expected \
                  an https url (http only for 127.0.0.1 or localhost)"
@@ -338,13 +381,23 @@ fn broken_deployment_files_are_answered_with_file_line_key_and_fix() {
         ),
         (
             "mistyped value",
-            replace(DEPLOYMENT, "[kernel]\n", "[kernel]\nmax_in_flight = \"many\"\n"),
-            format!("{d}:11: kernel.max_in_flight: invalid type: string \"many\", expected an integer"),
+            replace(
+                DEPLOYMENT,
+                "[kernel]\n",
+                "[kernel]\nmax_in_flight = \"many\"\n",
+            ),
+            format!(
+                "{d}:11: kernel.max_in_flight: invalid type: string \"many\", expected an \
+                integer"
+            ),
         ),
         (
             "duplicate object names",
             format!("{DEPLOYMENT}\n[[objects]]\nname = \"accounts\"\nmapping = \"account.toml\"\n"),
-            format!("{d}:18: objects[1].name: `accounts` names two object syncs: names must be unique"),
+            format!(
+                "{d}:18: objects[1].name: `accounts` names two object syncs: names must be \
+                unique"
+            ),
         ),
         (
             "invalid object name",
@@ -367,7 +420,7 @@ fn broken_deployment_files_are_answered_with_file_line_key_and_fix() {
     for (name, deployment, expected) in &cases {
         assert_eq!(
             problems(deployment, MAPPING),
-            [expected.clone()],
+            std::slice::from_ref(expected),
             "case: {name}"
         );
     }
@@ -470,7 +523,8 @@ fn broken_mapping_files_are_answered_with_file_line_key_and_fix() {
         (
             "duplicate targets",
             format!(
-                "{MAPPING}\n[[fields]]\ntarget = \"Industry\"\nsource = \"industry\"\nconvert = \"text\"\n"
+                "{MAPPING}\n[[fields]]\ntarget = \"Industry\"\nsource = \"industry\"\nconvert \
+                    = \"text\"\n"
             ),
             format!(
                 "{m}:14: fields[1].target: Industry is mapped twice: keep one [[fields]] for it"
@@ -492,7 +546,8 @@ fn broken_mapping_files_are_answered_with_file_line_key_and_fix() {
                 "\"picklist\"\nconfidence = { source = \"industryConfidence\", min = 1.5 }",
             ),
             format!(
-                "{m}:12: fields[0].confidence.min: 1.5 is out of range: expected a confidence from 0 to 1"
+                "{m}:12: fields[0].confidence.min: 1.5 is out of range: expected a confidence \
+                    from 0 to 1"
             ),
         ),
         (
@@ -558,7 +613,8 @@ fn broken_mapping_files_are_answered_with_file_line_key_and_fix() {
             "bad JSON pointer",
             replace(MAPPING, "\"industry\"", "\"/signals//openRoles\""),
             format!(
-                "{m}:10: fields[0].source: invalid JSON pointer `/signals//openRoles`: expected e.g. /signals/openRoles"
+                "{m}:10: fields[0].source: invalid JSON pointer `/signals//openRoles`: \
+                    expected e.g. /signals/openRoles"
             ),
         ),
     ];
@@ -566,7 +622,7 @@ fn broken_mapping_files_are_answered_with_file_line_key_and_fix() {
     for (name, mapping, expected) in &cases {
         assert_eq!(
             problems(DEPLOYMENT, mapping),
-            [expected.clone()],
+            std::slice::from_ref(expected),
             "case: {name}"
         );
     }

@@ -250,7 +250,7 @@ fn resolve_store(raw: &DeploymentConfig, base: &Path, check: &mut Checker<'_>) -
                 }
             }
             Err(error) => {
-                check.report_at(url, "store.url", format!("invalid postgres url: {error}"))
+                check.report_at(url, "store.url", format!("invalid postgres url: {error}"));
             }
         }
         return StoreSettings {

@@ -324,8 +324,8 @@ mod tests {
 
     #[test]
     fn every_unknown_key_is_reported_with_its_line() {
-        let text = "name = \"x\"\nbogus = 1\n[inner]\napi_key = \"s3cret\"\n\n[[items]]\nid = \"a\"\n\
-                    [[items]]\nidd = \"b\"\n";
+        let text = "name = \"x\"\nbogus = 1\n[inner]\napi_key = \"s3cret\"\n\n\
+                    [[items]]\nid = \"a\"\n[[items]]\nidd = \"b\"\n";
         let (parsed, problems) = parse(text);
         assert_eq!(
             problems,
@@ -339,10 +339,17 @@ mod tests {
         );
         let parsed = parsed.expect("unknown keys are dropped, the rest parses");
         assert_eq!(parsed.dropped, ["bogus", "inner.api_key", "items[1].idd"]);
-        assert_eq!(
-            parsed.value.name.map(Spanned::into_inner).as_deref(),
-            Some("x")
-        );
+        let value = parsed.value;
+        assert_eq!(value.name.map(Spanned::into_inner).as_deref(), Some("x"));
+        let inner = value.inner.expect("[inner] stays, without the dropped key");
+        assert!(inner.api_key_env.is_none() && inner.api_key_file.is_none());
+        let ids: Vec<Option<String>> = value
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| item.id)
+            .collect();
+        assert_eq!(ids, [Some("a".to_owned()), None]);
         assert!(
             !problems.iter().any(|p| p.contains("s3cret")),
             "the secret leaked: {problems:?}"
