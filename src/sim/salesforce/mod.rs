@@ -1,1 +1,7 @@
-//! salesforce simulator
+//! A simulated Salesforce org (placeholder while the server is written).
+
+pub(crate) mod data;
+pub(crate) mod soql;
+pub(crate) mod values;
+
+pub use data::{OrgData, SimDataError};
