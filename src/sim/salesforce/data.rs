@@ -101,7 +101,9 @@ pub(crate) struct ObjectDef {
 impl ObjectDef {
     /// The field named `name`, compared case-insensitively as Salesforce does.
     pub(crate) fn field(&self, name: &str) -> Option<&FieldDef> {
-        self.fields.iter().find(|f| f.name.eq_ignore_ascii_case(name))
+        self.fields
+            .iter()
+            .find(|f| f.name.eq_ignore_ascii_case(name))
     }
 }
 
@@ -194,7 +196,11 @@ impl OrgData {
         for (name, describe, records) in BUILTIN {
             let describe_path = PathBuf::from(format!("fixtures/org/describe/{name}.json"));
             let records_path = PathBuf::from(format!("fixtures/org/records/{name}.json"));
-            objects.push(load_object(&describe_path, describe, Some((&records_path, records)))?);
+            objects.push(load_object(
+                &describe_path,
+                describe,
+                Some((&records_path, records)),
+            )?);
         }
         Ok(Self { objects })
     }
@@ -210,14 +216,18 @@ impl OrgData {
     pub fn load_dir(dir: &Path) -> Result<Self, SimDataError> {
         let describe_dir = dir.join("describe");
         let read_dir = |path: &Path| {
-            std::fs::read_dir(path)
-                .map_err(|source| SimDataError::Read { path: path.to_path_buf(), source })
+            std::fs::read_dir(path).map_err(|source| SimDataError::Read {
+                path: path.to_path_buf(),
+                source,
+            })
         };
 
         let mut describe_files = Vec::new();
         for entry in read_dir(&describe_dir)? {
-            let entry =
-                entry.map_err(|source| SimDataError::Read { path: describe_dir.clone(), source })?;
+            let entry = entry.map_err(|source| SimDataError::Read {
+                path: describe_dir.clone(),
+                source,
+            })?;
             let path = entry.path();
             if path.extension().is_some_and(|ext| ext == "json") {
                 describe_files.push(path);
@@ -233,8 +243,14 @@ impl OrgData {
                 continue;
             };
             let records_path = dir.join("records").join(format!("{stem}.json"));
-            let records = if records_path.exists() { Some(read_text(&records_path)?) } else { None };
-            let records = records.as_deref().map(|text| (records_path.as_path(), text));
+            let records = if records_path.exists() {
+                Some(read_text(&records_path)?)
+            } else {
+                None
+            };
+            let records = records
+                .as_deref()
+                .map(|text| (records_path.as_path(), text));
             objects.push(load_object(&describe_path, &describe, records)?);
         }
 
@@ -254,13 +270,17 @@ impl OrgData {
 
     /// The index of the object named `name` (case-insensitive).
     pub(crate) fn object_index(&self, name: &str) -> Option<usize> {
-        self.objects.iter().position(|o| o.def.name.eq_ignore_ascii_case(name))
+        self.objects
+            .iter()
+            .position(|o| o.def.name.eq_ignore_ascii_case(name))
     }
 }
 
 fn read_text(path: &Path) -> Result<String, SimDataError> {
-    std::fs::read_to_string(path)
-        .map_err(|source| SimDataError::Read { path: path.to_path_buf(), source })
+    std::fs::read_to_string(path).map_err(|source| SimDataError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 fn load_object(
@@ -268,26 +288,40 @@ fn load_object(
     describe: &str,
     records: Option<(&Path, &str)>,
 ) -> Result<ObjectData, SimDataError> {
-    let spec: ObjectSpec = serde_json::from_str(describe)
-        .map_err(|source| SimDataError::Parse { path: describe_path.to_path_buf(), source })?;
+    let spec: ObjectSpec =
+        serde_json::from_str(describe).map_err(|source| SimDataError::Parse {
+            path: describe_path.to_path_buf(),
+            source,
+        })?;
     let def = resolve_object(describe_path, spec)?;
 
     let mut loaded = Vec::new();
     if let Some((path, text)) = records {
-        let raw: Vec<Map<String, Value>> = serde_json::from_str(text)
-            .map_err(|source| SimDataError::Parse { path: path.to_path_buf(), source })?;
-        for (index, record) in raw.into_iter().enumerate() {
-            let record = normalise_fixture_record(&def, record).map_err(|reason| {
-                SimDataError::Invalid { path: path.to_path_buf(), reason: format!("record {index}: {reason}") }
+        let raw: Vec<Map<String, Value>> =
+            serde_json::from_str(text).map_err(|source| SimDataError::Parse {
+                path: path.to_path_buf(),
+                source,
             })?;
+        for (index, record) in raw.into_iter().enumerate() {
+            let record =
+                normalise_fixture_record(&def, record).map_err(|reason| SimDataError::Invalid {
+                    path: path.to_path_buf(),
+                    reason: format!("record {index}: {reason}"),
+                })?;
             loaded.push(record);
         }
     }
-    Ok(ObjectData { def, records: loaded })
+    Ok(ObjectData {
+        def,
+        records: loaded,
+    })
 }
 
 fn resolve_object(path: &Path, spec: ObjectSpec) -> Result<ObjectDef, SimDataError> {
-    let invalid = |reason: String| SimDataError::Invalid { path: path.to_path_buf(), reason };
+    let invalid = |reason: String| SimDataError::Invalid {
+        path: path.to_path_buf(),
+        reason,
+    };
     if spec.key_prefix.len() != 3 || !spec.key_prefix.chars().all(|c| c.is_ascii_alphanumeric()) {
         return Err(invalid(format!(
             "keyPrefix '{}' of {} must be 3 letters or digits, like '001'",
@@ -297,8 +331,14 @@ fn resolve_object(path: &Path, spec: ObjectSpec) -> Result<ObjectDef, SimDataErr
 
     let mut fields = system_fields();
     for field in spec.fields {
-        if fields.iter().any(|f: &FieldDef| f.name.eq_ignore_ascii_case(&field.name)) {
-            return Err(invalid(format!("field {} of {} is listed twice", field.name, spec.name)));
+        if fields
+            .iter()
+            .any(|f: &FieldDef| f.name.eq_ignore_ascii_case(&field.name))
+        {
+            return Err(invalid(format!(
+                "field {} of {} is listed twice",
+                field.name, spec.name
+            )));
         }
         fields.push(resolve_field(field).map_err(invalid)?);
     }
@@ -314,7 +354,11 @@ fn resolve_object(path: &Path, spec: ObjectSpec) -> Result<ObjectDef, SimDataErr
     };
     for rule in spec.validation_rules {
         let condition = soql::compile_condition(&rule.condition, &def).map_err(|err| {
-            invalid(format!("validation rule {}: {}", rule.name, err.render(&rule.condition)))
+            invalid(format!(
+                "validation rule {}: {}",
+                rule.name,
+                err.render(&rule.condition)
+            ))
         })?;
         if let Some(field) = &rule.error_field {
             if def.field(field).is_none() {
@@ -337,7 +381,11 @@ fn resolve_object(path: &Path, spec: ObjectSpec) -> Result<ObjectDef, SimDataErr
 fn resolve_field(spec: FieldSpec) -> Result<FieldDef, String> {
     let kind = spec.kind;
     if kind.is_text() && kind != FieldType::Picklist && spec.length.is_none() {
-        return Err(format!("field {} of type {} needs a length", spec.name, kind.wire_name()));
+        return Err(format!(
+            "field {} of type {} needs a length",
+            spec.name,
+            kind.wire_name()
+        ));
     }
     if kind == FieldType::Picklist && spec.values.is_empty() {
         return Err(format!("picklist field {} needs values", spec.name));
@@ -360,12 +408,16 @@ fn resolve_field(spec: FieldSpec) -> Result<FieldDef, String> {
         label,
         kind,
         length,
-        digits: spec.digits.unwrap_or(if kind == FieldType::Int { 9 } else { 0 }),
-        precision: spec.precision.unwrap_or(if kind.is_number() && kind != FieldType::Int {
-            18
-        } else {
-            0
-        }),
+        digits: spec
+            .digits
+            .unwrap_or(if kind == FieldType::Int { 9 } else { 0 }),
+        precision: spec
+            .precision
+            .unwrap_or(if kind.is_number() && kind != FieldType::Int {
+                18
+            } else {
+                0
+            }),
         scale: spec.scale.unwrap_or(0),
         nillable,
         updateable: spec.updateable.unwrap_or(!spec.calculated),
@@ -389,7 +441,11 @@ fn system_fields() -> Vec<FieldDef> {
         name: name.to_string(),
         label: label.to_string(),
         kind,
-        length: if matches!(kind, FieldType::Id | FieldType::Reference) { 18 } else { 0 },
+        length: if matches!(kind, FieldType::Id | FieldType::Reference) {
+            18
+        } else {
+            0
+        },
         digits: 0,
         precision: 0,
         scale: 0,
@@ -399,7 +455,11 @@ fn system_fields() -> Vec<FieldDef> {
         custom: false,
         picklist: Vec::new(),
         restricted: false,
-        default: if kind == FieldType::Boolean { Value::Bool(false) } else { Value::Null },
+        default: if kind == FieldType::Boolean {
+            Value::Bool(false)
+        } else {
+            Value::Null
+        },
         system: true,
     };
     let mut owner = field("OwnerId", "Owner ID", FieldType::Reference, false);
@@ -411,9 +471,24 @@ fn system_fields() -> Vec<FieldDef> {
         field("IsDeleted", "Deleted", FieldType::Boolean, false),
         field("CreatedDate", "Created Date", FieldType::Datetime, false),
         field("CreatedById", "Created By ID", FieldType::Reference, false),
-        field("LastModifiedDate", "Last Modified Date", FieldType::Datetime, false),
-        field("LastModifiedById", "Last Modified By ID", FieldType::Reference, false),
-        field("SystemModstamp", "System Modstamp", FieldType::Datetime, false),
+        field(
+            "LastModifiedDate",
+            "Last Modified Date",
+            FieldType::Datetime,
+            false,
+        ),
+        field(
+            "LastModifiedById",
+            "Last Modified By ID",
+            FieldType::Reference,
+            false,
+        ),
+        field(
+            "SystemModstamp",
+            "System Modstamp",
+            FieldType::Datetime,
+            false,
+        ),
         owner,
     ]
 }
@@ -436,7 +511,12 @@ fn normalise_fixture_record(
         Some(Value::String(id)) if values::is_valid_id(id) && id.starts_with(&def.key_prefix) => {
             id.clone()
         }
-        _ => return Err(format!("needs an 18-character Id starting with {}", def.key_prefix)),
+        _ => {
+            return Err(format!(
+                "needs an 18-character Id starting with {}",
+                def.key_prefix
+            ));
+        }
     };
     let modified_by = raw
         .get("LastModifiedById")
@@ -472,19 +552,32 @@ pub(crate) fn derive_fields(def: &ObjectDef, record: &mut Map<String, Value>) {
     if def.name != "Lead" {
         return;
     }
-    let part = |key: &str| record.get(key).and_then(Value::as_str).unwrap_or("").to_string();
+    let part = |key: &str| {
+        record
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
     let full = [part("FirstName"), part("LastName")]
         .into_iter()
         .filter(|p| !p.is_empty())
         .collect::<Vec<_>>()
         .join(" ");
-    let value = if full.is_empty() { Value::Null } else { Value::String(full) };
+    let value = if full.is_empty() {
+        Value::Null
+    } else {
+        Value::String(full)
+    };
     record.insert("Name".into(), value);
 }
 
 /// A count of records per object, for logs and the control surface.
 pub(crate) fn record_counts(data: &OrgData) -> BTreeMap<String, usize> {
-    data.objects.iter().map(|o| (o.def.name.clone(), o.records.len())).collect()
+    data.objects
+        .iter()
+        .map(|o| (o.def.name.clone(), o.records.len()))
+        .collect()
 }
 
 #[cfg(test)]
@@ -494,10 +587,23 @@ mod tests {
     #[test]
     fn builtin_org_loads_every_object_with_system_fields() {
         let org = OrgData::builtin().expect("builtin fixtures are consistent");
-        assert_eq!(org.object_names(), ["Account", "Lead", "Prospect_Company__c"]);
+        assert_eq!(
+            org.object_names(),
+            ["Account", "Lead", "Prospect_Company__c"]
+        );
         for object in &org.objects {
-            for name in ["Id", "SystemModstamp", "LastModifiedById", "OwnerId", "IsDeleted"] {
-                assert!(object.def.field(name).is_some(), "{} lacks {name}", object.def.name);
+            for name in [
+                "Id",
+                "SystemModstamp",
+                "LastModifiedById",
+                "OwnerId",
+                "IsDeleted",
+            ] {
+                assert!(
+                    object.def.field(name).is_some(),
+                    "{} lacks {name}",
+                    object.def.name
+                );
             }
             assert!(!object.records.is_empty());
         }

@@ -82,7 +82,10 @@ impl FieldType {
 
     /// Numeric types.
     pub(crate) fn is_number(self) -> bool {
-        matches!(self, Self::Int | Self::Double | Self::Currency | Self::Percent)
+        matches!(
+            self,
+            Self::Int | Self::Double | Self::Currency | Self::Percent
+        )
     }
 
     /// The type name used in SOQL filter type errors.
@@ -160,7 +163,9 @@ pub(crate) fn parse_datetime(text: &str) -> Option<DateTime<Utc>> {
     if let Ok(parsed) = DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f%z") {
         return Some(parsed.with_timezone(&Utc));
     }
-    DateTime::parse_from_rfc3339(text).ok().map(|parsed| parsed.with_timezone(&Utc))
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|parsed| parsed.with_timezone(&Utc))
 }
 
 /// Parses a `YYYY-MM-DD` date.
@@ -206,12 +211,18 @@ pub(crate) fn check_value(field: &FieldDef, value: &Value) -> Result<Value, Valu
             });
         }
         // A checkbox cannot be empty: Salesforce stores false.
-        return Ok(if field.kind == FieldType::Boolean { Value::Bool(false) } else { Value::Null });
+        return Ok(if field.kind == FieldType::Boolean {
+            Value::Bool(false)
+        } else {
+            Value::Null
+        });
     }
 
     match field.kind {
         FieldType::Id | FieldType::Reference => {
-            let Some(text) = value.as_str() else { return Err(wrong_type()) };
+            let Some(text) = value.as_str() else {
+                return Err(wrong_type());
+            };
             if !is_valid_id(text) {
                 return Err(ValueProblem {
                     status_code: "MALFORMED_ID",
@@ -291,7 +302,9 @@ fn check_text(field: &FieldDef, value: &Value) -> Option<Result<Value, ValueProb
 }
 
 fn looks_like_email(text: &str) -> bool {
-    let Some((local, domain)) = text.split_once('@') else { return false };
+    let Some((local, domain)) = text.split_once('@') else {
+        return false;
+    };
     !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !text.contains(' ')
 }
 
@@ -308,7 +321,10 @@ fn check_number(field: &FieldDef, value: &Value) -> Option<Result<Value, ValuePr
     let label = &field.label;
     let out_of_range = || ValueProblem {
         status_code: "NUMBER_OUTSIDE_VALID_RANGE",
-        message: format!("{label}: value outside of valid range on numeric field: {}", display(value)),
+        message: format!(
+            "{label}: value outside of valid range on numeric field: {}",
+            display(value)
+        ),
     };
 
     if field.kind == FieldType::Int {
@@ -331,7 +347,9 @@ fn check_number(field: &FieldDef, value: &Value) -> Option<Result<Value, ValuePr
     if rounded.abs() >= 10f64.powi(whole_digits) {
         return Some(Err(out_of_range()));
     }
-    Some(Ok(serde_json::Number::from_f64(rounded).map_or(Value::Null, Value::Number)))
+    Some(Ok(
+        serde_json::Number::from_f64(rounded).map_or(Value::Null, Value::Number)
+    ))
 }
 
 /// A value as it appears inside an error message: text without quotes.
@@ -379,25 +397,73 @@ mod tests {
             (FieldType::String, Value::from("abcde"), "OK"),
             (FieldType::String, Value::from("abcdef"), "STRING_TOO_LONG"),
             (FieldType::String, Value::from(12), "OK"),
-            (FieldType::String, serde_json::json!({"a": 1}), "INVALID_TYPE_ON_FIELD_IN_RECORD"),
+            (
+                FieldType::String,
+                serde_json::json!({"a": 1}),
+                "INVALID_TYPE_ON_FIELD_IN_RECORD",
+            ),
             (FieldType::Picklist, Value::from("Seed"), "OK"),
-            (FieldType::Picklist, Value::from("seed"), "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"),
+            (
+                FieldType::Picklist,
+                Value::from("seed"),
+                "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+            ),
             (FieldType::Int, Value::from(9999), "OK"),
-            (FieldType::Int, Value::from(10000), "NUMBER_OUTSIDE_VALID_RANGE"),
-            (FieldType::Int, Value::from(1.5), "INVALID_TYPE_ON_FIELD_IN_RECORD"),
-            (FieldType::Int, Value::from("abc"), "INVALID_TYPE_ON_FIELD_IN_RECORD"),
+            (
+                FieldType::Int,
+                Value::from(10000),
+                "NUMBER_OUTSIDE_VALID_RANGE",
+            ),
+            (
+                FieldType::Int,
+                Value::from(1.5),
+                "INVALID_TYPE_ON_FIELD_IN_RECORD",
+            ),
+            (
+                FieldType::Int,
+                Value::from("abc"),
+                "INVALID_TYPE_ON_FIELD_IN_RECORD",
+            ),
             (FieldType::Percent, Value::from(999.994), "OK"),
-            (FieldType::Percent, Value::from(1000), "NUMBER_OUTSIDE_VALID_RANGE"),
+            (
+                FieldType::Percent,
+                Value::from(1000),
+                "NUMBER_OUTSIDE_VALID_RANGE",
+            ),
             (FieldType::Double, Value::from("12.5"), "OK"),
             (FieldType::Boolean, Value::from(true), "OK"),
-            (FieldType::Boolean, Value::from(1), "INVALID_TYPE_ON_FIELD_IN_RECORD"),
+            (
+                FieldType::Boolean,
+                Value::from(1),
+                "INVALID_TYPE_ON_FIELD_IN_RECORD",
+            ),
             (FieldType::Date, Value::from("2024-02-29"), "OK"),
-            (FieldType::Date, Value::from("2023-02-29"), "INVALID_TYPE_ON_FIELD_IN_RECORD"),
-            (FieldType::Datetime, Value::from("2024-05-01T10:00:00Z"), "OK"),
-            (FieldType::Datetime, Value::from("yesterday"), "INVALID_TYPE_ON_FIELD_IN_RECORD"),
+            (
+                FieldType::Date,
+                Value::from("2023-02-29"),
+                "INVALID_TYPE_ON_FIELD_IN_RECORD",
+            ),
+            (
+                FieldType::Datetime,
+                Value::from("2024-05-01T10:00:00Z"),
+                "OK",
+            ),
+            (
+                FieldType::Datetime,
+                Value::from("yesterday"),
+                "INVALID_TYPE_ON_FIELD_IN_RECORD",
+            ),
             (FieldType::Email, Value::from("a@b.c"), "OK"),
-            (FieldType::Email, Value::from("nope"), "INVALID_EMAIL_ADDRESS"),
-            (FieldType::Reference, Value::from("005000000000001AAA"), "OK"),
+            (
+                FieldType::Email,
+                Value::from("nope"),
+                "INVALID_EMAIL_ADDRESS",
+            ),
+            (
+                FieldType::Reference,
+                Value::from("005000000000001AAA"),
+                "OK",
+            ),
             (FieldType::Reference, Value::from("005"), "MALFORMED_ID"),
         ];
         for (kind, value, expected) in table {
@@ -409,8 +475,11 @@ mod tests {
     fn numbers_round_to_scale_and_datetimes_take_wire_form() {
         let stored = check_value(&field(FieldType::Percent), &Value::from(12.345)).expect("fits");
         assert_eq!(stored, Value::from(12.35));
-        let stored = check_value(&field(FieldType::Datetime), &Value::from("2024-05-01T12:00:00+02:00"))
-            .expect("parses");
+        let stored = check_value(
+            &field(FieldType::Datetime),
+            &Value::from("2024-05-01T12:00:00+02:00"),
+        )
+        .expect("parses");
         assert_eq!(stored, Value::from("2024-05-01T10:00:00.000+0000"));
     }
 
@@ -420,8 +489,14 @@ mod tests {
         required.nillable = false;
         let problem = check_value(&required, &Value::Null).expect_err("required");
         assert_eq!(problem.status_code, "REQUIRED_FIELD_MISSING");
-        assert_eq!(check_value(&field(FieldType::String), &Value::Null), Ok(Value::Null));
-        assert_eq!(check_value(&field(FieldType::Boolean), &Value::Null), Ok(Value::Bool(false)));
+        assert_eq!(
+            check_value(&field(FieldType::String), &Value::Null),
+            Ok(Value::Null)
+        );
+        assert_eq!(
+            check_value(&field(FieldType::Boolean), &Value::Null),
+            Ok(Value::Bool(false))
+        );
     }
 
     #[test]

@@ -17,9 +17,22 @@ pub(crate) enum BoundExpr {
     And(Vec<BoundExpr>),
     Or(Vec<BoundExpr>),
     Not(Box<BoundExpr>),
-    Compare { field: String, kind: FieldType, op: CmpOp, value: Typed },
-    In { field: String, kind: FieldType, negated: bool, values: Vec<Typed> },
-    Like { field: String, pattern: Vec<PatElem> },
+    Compare {
+        field: String,
+        kind: FieldType,
+        op: CmpOp,
+        value: Typed,
+    },
+    In {
+        field: String,
+        kind: FieldType,
+        negated: bool,
+        values: Vec<Typed>,
+    },
+    Like {
+        field: String,
+        pattern: Vec<PatElem>,
+    },
 }
 
 /// One ORDER BY key, with Salesforce's defaults filled in.
@@ -69,7 +82,11 @@ pub(crate) fn compile_query(soql: &str, org: &OrgData) -> Result<Plan, SoqlError
         }
     }
 
-    let filter = query.filter.as_ref().map(|expr| bind(def, expr)).transpose()?;
+    let filter = query
+        .filter
+        .as_ref()
+        .map(|expr| bind(def, expr))
+        .transpose()?;
 
     let mut order = Vec::new();
     for item in &query.order_by {
@@ -83,8 +100,16 @@ pub(crate) fn compile_query(soql: &str, org: &OrgData) -> Result<Plan, SoqlError
         });
     }
 
-    let limit = query.limit.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
-    Ok(Plan { object, select, filter, order, limit })
+    let limit = query
+        .limit
+        .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+    Ok(Plan {
+        object,
+        select,
+        filter,
+        order,
+        limit,
+    })
 }
 
 /// Parses and checks a bare condition (a validation rule) against `def`.
@@ -111,34 +136,66 @@ fn resolve_field(def: &ObjectDef, ident: &Ident) -> Result<(String, FieldType), 
 
 fn bind(def: &ObjectDef, expr: &Expr) -> Result<BoundExpr, SoqlError> {
     Ok(match expr {
-        Expr::And(parts) => {
-            BoundExpr::And(parts.iter().map(|p| bind(def, p)).collect::<Result<_, _>>()?)
-        }
-        Expr::Or(parts) => {
-            BoundExpr::Or(parts.iter().map(|p| bind(def, p)).collect::<Result<_, _>>()?)
-        }
+        Expr::And(parts) => BoundExpr::And(
+            parts
+                .iter()
+                .map(|p| bind(def, p))
+                .collect::<Result<_, _>>()?,
+        ),
+        Expr::Or(parts) => BoundExpr::Or(
+            parts
+                .iter()
+                .map(|p| bind(def, p))
+                .collect::<Result<_, _>>()?,
+        ),
         Expr::Not(inner) => BoundExpr::Not(Box::new(bind(def, inner)?)),
         Expr::Compare { field, op, value } => {
             let (name, kind) = resolve_field(def, field)?;
             let value = typed_literal(&name, kind, value)?;
-            BoundExpr::Compare { field: name, kind, op: *op, value }
+            BoundExpr::Compare {
+                field: name,
+                kind,
+                op: *op,
+                value,
+            }
         }
-        Expr::In { field, negated, values } => {
+        Expr::In {
+            field,
+            negated,
+            values,
+        } => {
             let (name, kind) = resolve_field(def, field)?;
-            let values =
-                values.iter().map(|v| typed_literal(&name, kind, v)).collect::<Result<_, _>>()?;
-            BoundExpr::In { field: name, kind, negated: *negated, values }
+            let values = values
+                .iter()
+                .map(|v| typed_literal(&name, kind, v))
+                .collect::<Result<_, _>>()?;
+            BoundExpr::In {
+                field: name,
+                kind,
+                negated: *negated,
+                values,
+            }
         }
-        Expr::Like { field, pattern, pos } => {
+        Expr::Like {
+            field,
+            pattern,
+            pos,
+        } => {
             let (name, kind) = resolve_field(def, field)?;
             if !kind.is_text() || matches!(kind, FieldType::Id | FieldType::Reference) {
                 return Err(SoqlError {
                     code: "INVALID_QUERY_FILTER_OPERATOR",
                     pos: *pos,
-                    detail: format!("invalid operator on {} field: LIKE", kind.filter_type_name()),
+                    detail: format!(
+                        "invalid operator on {} field: LIKE",
+                        kind.filter_type_name()
+                    ),
                 });
             }
-            BoundExpr::Like { field: name, pattern: pattern.clone() }
+            BoundExpr::Like {
+                field: name,
+                pattern: pattern.clone(),
+            }
         }
     })
 }
@@ -193,10 +250,18 @@ pub(crate) fn matches(expr: &BoundExpr, record: &Map<String, Value>) -> bool {
         BoundExpr::And(parts) => parts.iter().all(|p| matches(p, record)),
         BoundExpr::Or(parts) => parts.iter().any(|p| matches(p, record)),
         BoundExpr::Not(inner) => !matches(inner, record),
-        BoundExpr::Compare { field, kind, op, value } => {
-            compare(&typed(field, *kind), *kind, *op, value)
-        }
-        BoundExpr::In { field, kind, negated, values } => {
+        BoundExpr::Compare {
+            field,
+            kind,
+            op,
+            value,
+        } => compare(&typed(field, *kind), *kind, *op, value),
+        BoundExpr::In {
+            field,
+            kind,
+            negated,
+            values,
+        } => {
             let actual = typed(field, *kind);
             let found = values.iter().any(|v| compare(&actual, *kind, CmpOp::Eq, v));
             found != *negated
@@ -222,11 +287,17 @@ fn compare(actual: &Typed, kind: FieldType, op: CmpOp, expected: &Typed) -> bool
     let ordering = match (kind, actual, expected) {
         // A 15-character Id is the case-sensitive prefix of the 18-character form.
         (FieldType::Id | FieldType::Reference, Typed::Text(a), Typed::Text(e)) if e.len() == 15 => {
-            Some(if a.get(..15) == Some(e.as_str()) { Ordering::Equal } else { a.as_str().cmp(e) })
+            Some(if a.get(..15) == Some(e.as_str()) {
+                Ordering::Equal
+            } else {
+                a.as_str().cmp(e)
+            })
         }
         _ => actual.compare(expected),
     };
-    let Some(ordering) = ordering else { return op == CmpOp::Ne };
+    let Some(ordering) = ordering else {
+        return op == CmpOp::Ne;
+    };
     match op {
         CmpOp::Eq => ordering == Ordering::Equal,
         CmpOp::Ne => ordering != Ordering::Equal,
@@ -290,11 +361,27 @@ fn order(keys: &[OrderKey], a: &Map<String, Value>, b: &Map<String, Value>) -> O
         let right = Typed::from_wire(key.kind, b.get(&key.field).unwrap_or(&Value::Null));
         let ordering = match (left.is_null(), right.is_null()) {
             (true, true) => Ordering::Equal,
-            (true, false) => if key.nulls_first { Ordering::Less } else { Ordering::Greater },
-            (false, true) => if key.nulls_first { Ordering::Greater } else { Ordering::Less },
+            (true, false) => {
+                if key.nulls_first {
+                    Ordering::Less
+                } else {
+                    Ordering::Greater
+                }
+            }
+            (false, true) => {
+                if key.nulls_first {
+                    Ordering::Greater
+                } else {
+                    Ordering::Less
+                }
+            }
             (false, false) => {
                 let natural = left.compare(&right).unwrap_or(Ordering::Equal);
-                if key.descending { natural.reverse() } else { natural }
+                if key.descending {
+                    natural.reverse()
+                } else {
+                    natural
+                }
             }
         };
         if ordering != Ordering::Equal {
@@ -367,8 +454,14 @@ mod tests {
             ("Name LIKE 'Acme_Labs'", true),
             ("Name LIKE 'Acme'", false),
             ("NOT Name LIKE 'Acme%'", false),
-            ("(Name = 'x' OR NumberOfEmployees = 120) AND Website = null", true),
-            ("Name = 'x' OR (NumberOfEmployees = 120 AND Website != null)", false),
+            (
+                "(Name = 'x' OR NumberOfEmployees = 120) AND Website = null",
+                true,
+            ),
+            (
+                "Name = 'x' OR (NumberOfEmployees = 120 AND Website != null)",
+                false,
+            ),
         ];
         for (condition, expected) in table {
             assert_eq!(holds(condition, rec.clone()), expected, "{condition}");
@@ -386,7 +479,10 @@ mod tests {
     #[test]
     fn escaped_strings_compare_by_their_decoded_text() {
         let rec = json!({"Name": "O'Hara \"Q\" \\ line\nnext\ttab"});
-        assert!(holds(r#"Name = 'O\'Hara \"Q\" \\ line\nnext\ttab'"#, rec.clone()));
+        assert!(holds(
+            r#"Name = 'O\'Hara \"Q\" \\ line\nnext\ttab'"#,
+            rec.clone()
+        ));
         assert!(holds(r"Name LIKE 'O\u0027Hara%'", rec));
     }
 
@@ -395,15 +491,39 @@ mod tests {
         let org = org();
         let def = &org.objects[0].def;
         let cases = [
-            ("SystemModstamp > '2024-01-01T00:00:00Z'", "INVALID_FIELD", "type dateTime"),
-            ("SystemModstamp > 2024-01-01", "INVALID_FIELD", "type dateTime"),
-            ("Kernel_Last_Funding_Date__c > 2024-01-01T00:00:00Z", "INVALID_FIELD", "type date"),
+            (
+                "SystemModstamp > '2024-01-01T00:00:00Z'",
+                "INVALID_FIELD",
+                "type dateTime",
+            ),
+            (
+                "SystemModstamp > 2024-01-01",
+                "INVALID_FIELD",
+                "type dateTime",
+            ),
+            (
+                "Kernel_Last_Funding_Date__c > 2024-01-01T00:00:00Z",
+                "INVALID_FIELD",
+                "type date",
+            ),
             ("NumberOfEmployees = '5'", "INVALID_FIELD", "type integer"),
             ("Name = 5", "INVALID_FIELD", "should be enclosed in quotes"),
             ("Kernel_Is_B2B__c = 'true'", "INVALID_FIELD", "type boolean"),
-            ("Id = 'nope'", "INVALID_QUERY_FILTER_OPERATOR", "invalid ID field: nope"),
-            ("NumberOfEmployees LIKE '5%'", "INVALID_QUERY_FILTER_OPERATOR", "LIKE"),
-            ("Colour__c = 'red'", "INVALID_FIELD", "No such column 'Colour__c' on entity 'Account'"),
+            (
+                "Id = 'nope'",
+                "INVALID_QUERY_FILTER_OPERATOR",
+                "invalid ID field: nope",
+            ),
+            (
+                "NumberOfEmployees LIKE '5%'",
+                "INVALID_QUERY_FILTER_OPERATOR",
+                "LIKE",
+            ),
+            (
+                "Colour__c = 'red'",
+                "INVALID_FIELD",
+                "No such column 'Colour__c' on entity 'Account'",
+            ),
         ];
         for (condition, code, fragment) in cases {
             let err = compile_condition(condition, def).expect_err(condition);
@@ -419,16 +539,21 @@ mod tests {
         assert_eq!(plan.select, ["Id", "Name"]);
         let err = compile_query("SELECT Id FROM Contact", &org()).expect_err("unknown object");
         assert_eq!(err.code, "INVALID_TYPE");
-        assert!(err.detail.starts_with("sObject type 'Contact' is not supported."));
+        assert!(
+            err.detail
+                .starts_with("sObject type 'Contact' is not supported.")
+        );
     }
 
     #[test]
     fn order_by_defaults_and_nulls_placement() {
         let org = org();
-        let records: Vec<_> = [json!({"Name": "b", "NumberOfEmployees": 2}),
+        let records: Vec<_> = [
+            json!({"Name": "b", "NumberOfEmployees": 2}),
             json!({"Name": null, "NumberOfEmployees": 1}),
             json!({"Name": "A", "NumberOfEmployees": 3}),
-            json!({"Name": "b", "NumberOfEmployees": 1})]
+            json!({"Name": "b", "NumberOfEmployees": 1}),
+        ]
         .into_iter()
         .map(record)
         .collect();
@@ -437,13 +562,25 @@ mod tests {
             run(&plan, &records)
         };
         assert_eq!(order("SELECT Id FROM Account ORDER BY Name"), [1, 2, 0, 3]);
-        assert_eq!(order("SELECT Id FROM Account ORDER BY Name NULLS LAST"), [2, 0, 3, 1]);
-        assert_eq!(order("SELECT Id FROM Account ORDER BY Name DESC"), [0, 3, 2, 1]);
-        assert_eq!(order("SELECT Id FROM Account ORDER BY Name DESC NULLS FIRST"), [1, 0, 3, 2]);
+        assert_eq!(
+            order("SELECT Id FROM Account ORDER BY Name NULLS LAST"),
+            [2, 0, 3, 1]
+        );
+        assert_eq!(
+            order("SELECT Id FROM Account ORDER BY Name DESC"),
+            [0, 3, 2, 1]
+        );
+        assert_eq!(
+            order("SELECT Id FROM Account ORDER BY Name DESC NULLS FIRST"),
+            [1, 0, 3, 2]
+        );
         assert_eq!(
             order("SELECT Id FROM Account ORDER BY Name ASC, NumberOfEmployees DESC"),
             [1, 2, 0, 3]
         );
-        assert_eq!(order("SELECT Id FROM Account WHERE Name != null ORDER BY Name LIMIT 2"), [2, 0]);
+        assert_eq!(
+            order("SELECT Id FROM Account WHERE Name != null ORDER BY Name LIMIT 2"),
+            [2, 0]
+        );
     }
 }

@@ -71,7 +71,11 @@ impl Token {
 
 /// Splits `input` into tokens, ending with [`Tok::Eof`].
 pub(crate) fn tokenize(input: &str) -> Result<Vec<Token>, SoqlError> {
-    let mut lexer = Lexer { input, pos: 0, tokens: Vec::new() };
+    let mut lexer = Lexer {
+        input,
+        pos: 0,
+        tokens: Vec::new(),
+    };
     lexer.run()?;
     Ok(lexer.tokens)
 }
@@ -93,12 +97,19 @@ impl Lexer<'_> {
 
     fn push(&mut self, tok: Tok, start: usize) {
         let text = self.input[start..self.pos].to_string();
-        self.tokens.push(Token { tok, pos: start, text });
+        self.tokens.push(Token {
+            tok,
+            pos: start,
+            text,
+        });
     }
 
     fn no_viable(&self, at: usize, c: char) -> SoqlError {
         let column = self.input[..at].chars().count();
-        SoqlError::malformed(at, format!("line 1:{column} no viable alternative at character '{c}'"))
+        SoqlError::malformed(
+            at,
+            format!("line 1:{column} no viable alternative at character '{c}'"),
+        )
     }
 
     fn run(&mut self) -> Result<(), SoqlError> {
@@ -123,7 +134,9 @@ impl Lexer<'_> {
                 '-' if self.peek_at(1).is_some_and(|d| d.is_ascii_digit()) => self.number(),
                 c if c.is_ascii_digit() => self.number_or_date()?,
                 c if c.is_ascii_alphabetic() || c == '_' => {
-                    while self.peek().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+                    while self
+                        .peek()
+                        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
                     {
                         self.pos += 1;
                     }
@@ -133,7 +146,11 @@ impl Lexer<'_> {
                 other => return Err(self.no_viable(start, other)),
             }
         }
-        self.tokens.push(Token { tok: Tok::Eof, pos: self.input.len(), text: "<EOF>".into() });
+        self.tokens.push(Token {
+            tok: Tok::Eof,
+            pos: self.input.len(),
+            text: "<EOF>".into(),
+        });
         Ok(())
     }
 
@@ -158,10 +175,13 @@ impl Lexer<'_> {
 
         loop {
             let Some(c) = self.peek() else {
-                return Err(SoqlError::malformed(start, format!(
-                    "line 1:{} mismatched character '<EOF>' expecting '''",
-                    self.input.chars().count()
-                )));
+                return Err(SoqlError::malformed(
+                    start,
+                    format!(
+                        "line 1:{} mismatched character '<EOF>' expecting '''",
+                        self.input.chars().count()
+                    ),
+                ));
             };
             let at = self.pos;
             self.pos += c.len_utf8();
@@ -196,7 +216,14 @@ impl Lexer<'_> {
                 }
             }
         }
-        self.push(Tok::Str(StrLit { value, pattern, like_escape_at }), start);
+        self.push(
+            Tok::Str(StrLit {
+                value,
+                pattern,
+                like_escape_at,
+            }),
+            start,
+        );
         Ok(())
     }
 
@@ -212,7 +239,9 @@ impl Lexer<'_> {
                 ),
             )
         };
-        let Some(next) = self.peek() else { return Err(illegal(self)) };
+        let Some(next) = self.peek() else {
+            return Err(illegal(self));
+        };
         self.pos += next.len_utf8();
         let decoded = match next {
             'n' | 'N' => '\n',
@@ -269,7 +298,10 @@ impl Lexer<'_> {
         let date_shaped = rest.len() >= 10
             && rest.as_bytes()[4] == b'-'
             && rest.as_bytes()[7] == b'-'
-            && rest[..10].bytes().enumerate().all(|(i, b)| i == 4 || i == 7 || b.is_ascii_digit());
+            && rest[..10]
+                .bytes()
+                .enumerate()
+                .all(|(i, b)| i == 4 || i == 7 || b.is_ascii_digit());
         if !date_shaped {
             self.number();
             return Ok(());
@@ -323,7 +355,11 @@ mod tests {
     use super::*;
 
     fn kinds(input: &str) -> Vec<Tok> {
-        tokenize(input).expect("tokenizes").into_iter().map(|t| t.tok).collect()
+        tokenize(input)
+            .expect("tokenizes")
+            .into_iter()
+            .map(|t| t.tok)
+            .collect()
     }
 
     fn string(input: &str) -> StrLit {
@@ -384,30 +420,50 @@ mod tests {
     fn illegal_escape_and_unterminated_string_are_malformed() {
         let err = tokenize(r"Name = 'a\qb'").expect_err("\\q is illegal");
         assert_eq!(err.code, "MALFORMED_QUERY");
-        assert!(err.detail.contains("Illegal character sequence '\\q'"), "{}", err.detail);
+        assert!(
+            err.detail.contains("Illegal character sequence '\\q'"),
+            "{}",
+            err.detail
+        );
         let err = tokenize("Name = 'open").expect_err("unterminated");
-        assert!(err.detail.contains("mismatched character '<EOF>'"), "{}", err.detail);
+        assert!(
+            err.detail.contains("mismatched character '<EOF>'"),
+            "{}",
+            err.detail
+        );
         let err = tokenize(r"'\u12'").expect_err("short unicode escape");
         assert_eq!(err.code, "MALFORMED_QUERY");
     }
 
     #[test]
     fn numbers_dates_and_datetimes() {
-        assert_eq!(kinds("42 -3.5")[..2], [Tok::Number(42.0), Tok::Number(-3.5)]);
+        assert_eq!(
+            kinds("42 -3.5")[..2],
+            [Tok::Number(42.0), Tok::Number(-3.5)]
+        );
         let date = NaiveDate::from_ymd_opt(2024, 1, 1).expect("valid date");
         assert_eq!(kinds("2024-01-01")[0], Tok::Date(date));
         let utc = parse_datetime("2024-01-01T00:00:00Z").expect("valid");
         assert_eq!(kinds("2024-01-01T00:00:00Z")[0], Tok::DateTime(utc));
         assert_eq!(kinds("2024-01-01T01:00:00+01:00")[0], Tok::DateTime(utc));
         let fractional = parse_datetime("2024-01-01T00:00:00.250Z").expect("valid");
-        assert_eq!(kinds("2024-01-01T00:00:00.250Z)")[0], Tok::DateTime(fractional));
-        assert!(tokenize("2024-01-01T00:00:00").is_err(), "a datetime needs a zone");
+        assert_eq!(
+            kinds("2024-01-01T00:00:00.250Z)")[0],
+            Tok::DateTime(fractional)
+        );
+        assert!(
+            tokenize("2024-01-01T00:00:00").is_err(),
+            "a datetime needs a zone"
+        );
         assert!(tokenize("2024-13-01").is_err(), "month 13");
     }
 
     #[test]
     fn stray_character_is_no_viable_alternative() {
         let err = tokenize("SELECT Id FROM Account WHERE Name = \"x\"").expect_err("double quote");
-        assert_eq!(err.detail, "line 1:36 no viable alternative at character '\"'");
+        assert_eq!(
+            err.detail,
+            "line 1:36 no viable alternative at character '\"'"
+        );
     }
 }

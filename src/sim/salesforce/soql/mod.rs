@@ -14,7 +14,7 @@ pub(crate) mod eval;
 pub(crate) mod lexer;
 pub(crate) mod parser;
 
-pub(crate) use eval::{BoundExpr, Plan, compile_condition, compile_query};
+pub(crate) use eval::{BoundExpr, compile_condition, compile_query};
 
 /// A SOQL error with the position it points at, rendered the way Salesforce renders parse
 /// errors: the query line, a caret, `ERROR at Row:R:Column:C` and the detail.
@@ -31,7 +31,11 @@ pub(crate) struct SoqlError {
 
 impl SoqlError {
     pub(crate) fn malformed(pos: usize, detail: impl Into<String>) -> Self {
-        Self { code: "MALFORMED_QUERY", pos, detail: detail.into() }
+        Self {
+            code: "MALFORMED_QUERY",
+            pos,
+            detail: detail.into(),
+        }
     }
 
     /// The `message` of the REST error body for the query `soql`.
@@ -40,11 +44,16 @@ impl SoqlError {
         let before = &soql[..pos];
         let row = before.matches('\n').count() + 1;
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let line_end = soql[line_start..].find('\n').map_or(soql.len(), |i| line_start + i);
+        let line_end = soql[line_start..]
+            .find('\n')
+            .map_or(soql.len(), |i| line_start + i);
         let column = soql[line_start..pos].chars().count() + 1;
         let line = &soql[line_start..line_end];
         let caret = " ".repeat(column - 1);
-        format!("\n{line}\n{caret}^\nERROR at Row:{row}:Column:{column}\n{}", self.detail)
+        format!(
+            "\n{line}\n{caret}^\nERROR at Row:{row}:Column:{column}\n{}",
+            self.detail
+        )
     }
 }
 
@@ -56,12 +65,18 @@ mod tests {
     fn render_points_at_the_column() {
         let err = SoqlError::malformed(7, "unexpected token: FORM");
         let text = err.render("SELECT FORM");
-        assert_eq!(text, "\nSELECT FORM\n       ^\nERROR at Row:1:Column:8\nunexpected token: FORM");
+        assert_eq!(
+            text,
+            "\nSELECT FORM\n       ^\nERROR at Row:1:Column:8\nunexpected token: FORM"
+        );
     }
 
     #[test]
     fn render_counts_rows() {
         let err = SoqlError::malformed(16, "x");
-        assert!(err.render("SELECT Id\nFROM Nope").contains("ERROR at Row:2:Column:7"));
+        assert!(
+            err.render("SELECT Id\nFROM Nope")
+                .contains("ERROR at Row:2:Column:7")
+        );
     }
 }

@@ -47,9 +47,21 @@ pub(crate) enum Expr {
     And(Vec<Expr>),
     Or(Vec<Expr>),
     Not(Box<Expr>),
-    Compare { field: Ident, op: CmpOp, value: Lit },
-    In { field: Ident, negated: bool, values: Vec<Lit> },
-    Like { field: Ident, pattern: Vec<PatElem>, pos: usize },
+    Compare {
+        field: Ident,
+        op: CmpOp,
+        value: Lit,
+    },
+    In {
+        field: Ident,
+        negated: bool,
+        values: Vec<Lit>,
+    },
+    Like {
+        field: Ident,
+        pattern: Vec<PatElem>,
+        pos: usize,
+    },
 }
 
 /// One ORDER BY key.
@@ -79,7 +91,10 @@ const RESERVED: &[&str] = &[
 
 /// Parses a whole query.
 pub(crate) fn parse_query(input: &str) -> Result<Query, SoqlError> {
-    let mut parser = Parser { tokens: tokenize(input)?, at: 0 };
+    let mut parser = Parser {
+        tokens: tokenize(input)?,
+        at: 0,
+    };
     let query = parser.query()?;
     parser.expect_eof()?;
     Ok(query)
@@ -87,7 +102,10 @@ pub(crate) fn parse_query(input: &str) -> Result<Query, SoqlError> {
 
 /// Parses a bare condition, as written in a validation rule.
 pub(crate) fn parse_condition(input: &str) -> Result<Expr, SoqlError> {
-    let mut parser = Parser { tokens: tokenize(input)?, at: 0 };
+    let mut parser = Parser {
+        tokens: tokenize(input)?,
+        at: 0,
+    };
     let condition = parser.condition()?;
     parser.expect_eof()?;
     Ok(condition)
@@ -127,7 +145,11 @@ impl Parser {
     }
 
     fn expect_keyword(&mut self, word: &str) -> Result<(), SoqlError> {
-        if self.keyword(word) { Ok(()) } else { Err(self.unexpected()) }
+        if self.keyword(word) {
+            Ok(())
+        } else {
+            Err(self.unexpected())
+        }
     }
 
     fn expect(&mut self, tok: &Tok) -> Result<(), SoqlError> {
@@ -140,13 +162,20 @@ impl Parser {
     }
 
     fn expect_eof(&self) -> Result<(), SoqlError> {
-        if self.peek().tok == Tok::Eof { Ok(()) } else { Err(self.unexpected()) }
+        if self.peek().tok == Tok::Eof {
+            Ok(())
+        } else {
+            Err(self.unexpected())
+        }
     }
 
     fn ident(&mut self) -> Result<Ident, SoqlError> {
         match &self.peek().tok {
             Tok::Ident(name) if !RESERVED.contains(&name.to_ascii_lowercase().as_str()) => {
-                let ident = Ident { name: name.clone(), pos: self.peek().pos };
+                let ident = Ident {
+                    name: name.clone(),
+                    pos: self.peek().pos,
+                };
                 self.at += 1;
                 Ok(ident)
             }
@@ -165,7 +194,11 @@ impl Parser {
         self.expect_keyword("from")?;
         let object = self.ident()?;
 
-        let filter = if self.keyword("where") { Some(self.condition()?) } else { None };
+        let filter = if self.keyword("where") {
+            Some(self.condition()?)
+        } else {
+            None
+        };
 
         let mut order_by = Vec::new();
         if self.keyword("order") {
@@ -198,7 +231,13 @@ impl Parser {
             }
         }
 
-        Ok(Query { fields, object, filter, order_by, limit })
+        Ok(Query {
+            fields,
+            object,
+            filter,
+            order_by,
+            limit,
+        })
     }
 
     fn order_item(&mut self) -> Result<OrderItem, SoqlError> {
@@ -219,7 +258,11 @@ impl Parser {
         } else {
             None
         };
-        Ok(OrderItem { field, descending, nulls_first })
+        Ok(OrderItem {
+            field,
+            descending,
+            nulls_first,
+        })
     }
 
     fn condition(&mut self) -> Result<Expr, SoqlError> {
@@ -240,7 +283,11 @@ impl Parser {
         if self.peek().is_keyword("and") || self.peek().is_keyword("or") {
             return Err(self.unexpected());
         }
-        Ok(if joiner == "and" { Expr::And(parts) } else { Expr::Or(parts) })
+        Ok(if joiner == "and" {
+            Expr::And(parts)
+        } else {
+            Expr::Or(parts)
+        })
     }
 
     fn unary(&mut self) -> Result<Expr, SoqlError> {
@@ -267,8 +314,15 @@ impl Parser {
         if self.keyword("like") {
             let token = self.bump();
             return match token.tok {
-                Tok::Str(lit) => Ok(Expr::Like { field, pattern: lit.pattern, pos: token.pos }),
-                _ => Err(SoqlError::malformed(token.pos, format!("unexpected token: {}", token.text))),
+                Tok::Str(lit) => Ok(Expr::Like {
+                    field,
+                    pattern: lit.pattern,
+                    pos: token.pos,
+                }),
+                _ => Err(SoqlError::malformed(
+                    token.pos,
+                    format!("unexpected token: {}", token.text),
+                )),
             };
         }
         let negated = self.keyword("not");
@@ -280,7 +334,11 @@ impl Parser {
                 values.push(self.literal()?);
             }
             self.expect(&Tok::RParen)?;
-            return Ok(Expr::In { field, negated, values });
+            return Ok(Expr::In {
+                field,
+                negated,
+                values,
+            });
         }
         Err(self.unexpected())
     }
@@ -315,7 +373,10 @@ impl Parser {
                 ));
             }
         };
-        Ok(Lit { kind, pos: token.pos })
+        Ok(Lit {
+            kind,
+            pos: token.pos,
+        })
     }
 }
 
@@ -336,7 +397,10 @@ mod tests {
         .expect("parses");
         assert_eq!(names(&query.fields), ["Id", "Name"]);
         assert_eq!(query.object.name, "account");
-        assert!(matches!(query.filter, Some(Expr::Compare { op: CmpOp::Ne, .. })));
+        assert!(matches!(
+            query.filter,
+            Some(Expr::Compare { op: CmpOp::Ne, .. })
+        ));
         assert_eq!(query.order_by.len(), 2);
         assert!(!query.order_by[0].descending);
         assert_eq!(query.order_by[0].nulls_first, None);
@@ -349,9 +413,13 @@ mod tests {
     fn and_or_not_and_parentheses_nest() {
         let expr = parse_condition("A = 1 AND (B = 2 OR NOT C IN (3, 4)) AND D NOT IN ('x')")
             .expect("parses");
-        let Expr::And(parts) = expr else { panic!("top level is AND") };
+        let Expr::And(parts) = expr else {
+            panic!("top level is AND")
+        };
         assert_eq!(parts.len(), 3);
-        let Expr::Or(inner) = &parts[1] else { panic!("parenthesised OR") };
+        let Expr::Or(inner) = &parts[1] else {
+            panic!("parenthesised OR")
+        };
         assert!(matches!(&inner[1], Expr::Not(_)));
         assert!(matches!(&parts[2], Expr::In { negated: true, .. }));
     }
@@ -365,7 +433,9 @@ mod tests {
     #[test]
     fn like_takes_a_pattern() {
         let expr = parse_condition("Name LIKE 'Ac_e%'").expect("parses");
-        let Expr::Like { pattern, .. } = expr else { panic!("like") };
+        let Expr::Like { pattern, .. } = expr else {
+            panic!("like")
+        };
         assert_eq!(pattern[2], PatElem::One);
         assert_eq!(pattern[4], PatElem::Many);
     }
@@ -373,7 +443,11 @@ mod tests {
     #[test]
     fn like_escapes_outside_like_are_illegal() {
         let err = parse_condition(r"Name = '50\%'").expect_err("\\% outside LIKE");
-        assert!(err.detail.contains(r"Illegal character sequence '\%'"), "{}", err.detail);
+        assert!(
+            err.detail.contains(r"Illegal character sequence '\%'"),
+            "{}",
+            err.detail
+        );
     }
 
     #[test]
@@ -382,8 +456,14 @@ mod tests {
             ("SELECT FROM Account", "unexpected token: FROM"),
             ("SELECT Id Account", "unexpected token: Account"),
             ("SELECT Id FROM Account WHERE", "unexpected token: <EOF>"),
-            ("SELECT Id FROM Account WHERE Name = ", "unexpected token: <EOF>"),
-            ("SELECT Id FROM Account WHERE (Name = 'a'", "unexpected token: <EOF>"),
+            (
+                "SELECT Id FROM Account WHERE Name = ",
+                "unexpected token: <EOF>",
+            ),
+            (
+                "SELECT Id FROM Account WHERE (Name = 'a'",
+                "unexpected token: <EOF>",
+            ),
             ("SELECT Id FROM Account LIMIT x", "unexpected token: x"),
             ("SELECT Id FROM Account LIMIT 1.5", "unexpected token: 1.5"),
             ("SELECT Id FROM Account ORDER Id", "unexpected token: Id"),
