@@ -418,7 +418,8 @@ async fn refresh_token_flow_and_unsupported_grants() {
         assert_eq!(status, 400);
         assert_eq!(
             body,
-            json!({"error": "unsupported_grant_type", "error_description": "grant type not supported"})
+            json!({"error": "unsupported_grant_type",
+                   "error_description": "grant type not supported"})
         );
     }
 
@@ -510,7 +511,8 @@ async fn query_records_have_attributes_and_describe_spelling() {
     let answer = query(
         &sim,
         &token,
-        "select id, name, systemmodstamp, kernel_is_b2b__c from account where id = '001000000000001AAA'",
+        "select id, name, systemmodstamp, kernel_is_b2b__c from account \
+         where id = '001000000000001AAA'",
         None,
     )
     .await;
@@ -596,6 +598,11 @@ async fn describe_answers_field_metadata() {
 
 // ----- sObject Collections -----
 
+/// One Collections entry updating `field` of the Account `id`.
+fn account(id: &str, field: &str, value: &Value) -> Value {
+    json!({"attributes": {"type": "Account"}, "id": id, field: value})
+}
+
 /// One call with every per-record outcome, in request order and in the real shapes; the good
 /// records are written and stamped with the token's user.
 #[tokio::test]
@@ -611,16 +618,16 @@ async fn collections_update_reports_mixed_outcomes() {
             {"attributes": {"type": "Account"}, "id": "001000000000001AAA",
              "Kernel_Funding_Stage__c": "Series A", "NumberOfEmployees": 120,
              "Kernel_Headcount_Growth__c": 12.345, "Kernel_Last_Funding_Date__c": "2024-03-01"},
-            {"attributes": {"type": "Account"}, "id": "001000000000002AAA", "Colour__c": "red"},
-            {"attributes": {"type": "Account"}, "id": "001000000000003AAA", "Kernel_Score__c": 5},
-            {"attributes": {"type": "Account"}, "id": "001000000000004AAA", "NumberOfEmployees": "many"},
-            {"attributes": {"type": "Account"}, "id": "001000000000005AAA", "BillingCountry": "x".repeat(81)},
-            {"attributes": {"type": "Account"}, "id": "001000000000006AAA", "Kernel_Funding_Stage__c": "Public"},
-            {"attributes": {"type": "Account"}, "id": "001000000000007AAA", "Kernel_Founded_Year__c": 1950},
-            {"attributes": {"type": "Account"}, "id": "001000000000010AAA", "Industry": "Retail"},
-            {"attributes": {"type": "Account"}, "id": "001000000000999AAA", "Industry": "Retail"},
-            {"attributes": {"type": "Account"}, "id": "00Q000000000001AAA", "Industry": "Retail"},
-            {"attributes": {"type": "Account"}, "id": "001000000000008AAA", "Industry": "Not A Real Industry"},
+            account("001000000000002AAA", "Colour__c", &json!("red")),
+            account("001000000000003AAA", "Kernel_Score__c", &json!(5)),
+            account("001000000000004AAA", "NumberOfEmployees", &json!("many")),
+            account("001000000000005AAA", "BillingCountry", &json!("x".repeat(81))),
+            account("001000000000006AAA", "Kernel_Funding_Stage__c", &json!("Public")),
+            account("001000000000007AAA", "Kernel_Founded_Year__c", &json!(1950)),
+            account("001000000000010AAA", "Industry", &json!("Retail")),
+            account("001000000000999AAA", "Industry", &json!("Retail")),
+            account("00Q000000000001AAA", "Industry", &json!("Retail")),
+            account("001000000000008AAA", "Industry", &json!("Not A Real Industry")),
         ],
     });
     let answer = patch_collection(&sim, &token, &body).await;
@@ -695,8 +702,8 @@ async fn collections_update_all_or_none_rolls_back() {
     let body = json!({
         "allOrNone": true,
         "records": [
-            {"attributes": {"type": "Account"}, "id": "001000000000001AAA", "Industry": "Retail"},
-            {"attributes": {"type": "Account"}, "id": "001000000000002AAA", "Kernel_Founded_Year__c": 1900},
+            account("001000000000001AAA", "Industry", &json!("Retail")),
+            account("001000000000002AAA", "Kernel_Founded_Year__c", &json!(1900)),
         ],
     });
     let answer = patch_collection(&sim, &token, &body).await;
@@ -769,11 +776,13 @@ async fn soql_subset_filters_orders_and_limits() {
             vec!["001000000000001AAA".into(), "001000000000003AAA".into()],
         ),
         (
-            "SELECT Id FROM Account WHERE NumberOfEmployees NOT IN (50, 5000) AND NumberOfEmployees != null",
+            "SELECT Id FROM Account WHERE NumberOfEmployees NOT IN (50, 5000) \
+             AND NumberOfEmployees != null",
             one("001000000000002AAA"),
         ),
         (
-            "SELECT Id FROM Account WHERE Kernel_Is_B2B__c = true AND NOT Kernel_Last_Funding_Date__c < 2024-01-01",
+            "SELECT Id FROM Account WHERE Kernel_Is_B2B__c = true \
+             AND NOT Kernel_Last_Funding_Date__c < 2024-01-01",
             one("001000000000002AAA"),
         ),
         (
@@ -781,7 +790,8 @@ async fn soql_subset_filters_orders_and_limits() {
             one("001000000000003AAA"),
         ),
         (
-            "SELECT Id FROM Account WHERE (NumberOfEmployees = 50 OR NumberOfEmployees = 5000) AND Kernel_Is_B2B__c = false",
+            "SELECT Id FROM Account WHERE (NumberOfEmployees = 50 OR NumberOfEmployees = 5000) \
+             AND Kernel_Is_B2B__c = false",
             one("001000000000001AAA"),
         ),
         (
@@ -814,7 +824,8 @@ async fn soql_subset_filters_orders_and_limits() {
             one("001000000000002AAA"),
         ),
         (
-            "SELECT Id FROM Account WHERE CreatedDate > 2026-11-02T09:07:00.999Z AND CreatedDate < 2026-11-02T09:07:01.001Z",
+            "SELECT Id FROM Account WHERE CreatedDate > 2026-11-02T09:07:00.999Z \
+             AND CreatedDate < 2026-11-02T09:07:01.001Z",
             one("001000000000002AAA"),
         ),
         (
@@ -822,7 +833,8 @@ async fn soql_subset_filters_orders_and_limits() {
             vec!["001000000000003AAA".into(), "001000000000002AAA".into()],
         ),
         (
-            "SELECT Id FROM Account WHERE Id IN ('001000000000004AAA', '001000000000005') ORDER BY Id DESC",
+            "SELECT Id FROM Account WHERE Id IN ('001000000000004AAA', '001000000000005') \
+             ORDER BY Id DESC",
             vec!["001000000000005AAA".into(), "001000000000004AAA".into()],
         ),
         (
@@ -866,7 +878,8 @@ async fn soql_errors_have_the_real_shape() {
     assert_eq!(
         answer.body,
         json!([{
-            "message": "\nSELECT Id FROM Account WHERE\n                            ^\nERROR at Row:1:Column:29\nunexpected token: <EOF>",
+            "message": "\nSELECT Id FROM Account WHERE\n                            ^\n\
+                        ERROR at Row:1:Column:29\nunexpected token: <EOF>",
             "errorCode": "MALFORMED_QUERY",
         }])
     );
@@ -897,9 +910,13 @@ async fn soql_errors_have_the_real_shape() {
     .await;
     assert_eq!(answer.body[0]["errorCode"], "INVALID_FIELD");
     let message = answer.body[0]["message"].as_str().expect("message");
-    assert!(message.ends_with(
-        "value of filter criterion for field 'SystemModstamp' must be of type dateTime and should not be enclosed in quotes"
-    ), "{message}");
+    assert!(
+        message.ends_with(
+            "value of filter criterion for field 'SystemModstamp' must be of type dateTime and \
+         should not be enclosed in quotes"
+        ),
+        "{message}"
+    );
 
     let answer = query(
         &sim,
@@ -1059,7 +1076,8 @@ async fn faults_inject_unavailability_and_row_locks() {
         answer.body,
         json!([{"id": "00Q000000000001AAA", "success": false, "errors": [{
             "statusCode": "UNABLE_TO_LOCK_ROW",
-            "message": "unable to obtain exclusive access to this record or 1 records: 00Q000000000001AAA",
+            "message": "unable to obtain exclusive access to this record or 1 records: \
+                        00Q000000000001AAA",
             "fields": [],
         }]}])
     );
@@ -1084,7 +1102,10 @@ async fn faults_inject_unavailability_and_row_locks() {
         .expect("put");
     assert_eq!(response.status().as_u16(), 200);
     let records: Vec<Value> = (1..=100)
-        .map(|n| json!({"attributes": {"type": "Lead"}, "id": format!("00Q{n:012}AAA"), "Country": "Chile"}))
+        .map(|n| {
+            json!({"attributes": {"type": "Lead"}, "id": format!("00Q{n:012}AAA"),
+                   "Country": "Chile"})
+        })
         .collect();
     let answer = patch_collection(&sim, &token, &json!({"records": records})).await;
     let locked = answer
@@ -1118,8 +1139,13 @@ async fn control_surface_writes_as_a_person_and_reports_stats() {
     let base = sim.base_url().to_string();
 
     let created = client()
-        .post(format!("{base}/__sim/records/Prospect_Company__c?as=005000000000002AAA"))
-        .json(&json!({"Name": "Quillfield Analytics", "Website__c": "https://quillfield.example", "Region__c": "APAC"}))
+        .post(format!(
+            "{base}/__sim/records/Prospect_Company__c?as=005000000000002AAA"
+        ))
+        .json(
+            &json!({"Name": "Quillfield Analytics", "Website__c": "https://quillfield.example",
+                      "Region__c": "APAC"}),
+        )
         .send()
         .await
         .expect("create");
@@ -1127,9 +1153,14 @@ async fn control_surface_writes_as_a_person_and_reports_stats() {
     let created: Value = created.json().await.expect("json");
     assert_eq!(created["id"], "a01000000000041AAA");
 
-    let answer = query(&sim, &token,
-        "SELECT Id, Name, LastModifiedById, CreatedById FROM Prospect_Company__c WHERE Region__c = 'APAC' AND Name LIKE 'Quill%'",
-        None).await;
+    let answer = query(
+        &sim,
+        &token,
+        "SELECT Id, Name, LastModifiedById, CreatedById FROM Prospect_Company__c \
+         WHERE Region__c = 'APAC' AND Name LIKE 'Quill%'",
+        None,
+    )
+    .await;
     assert_eq!(answer.body["totalSize"], 1);
     assert_eq!(
         answer.body["records"][0]["LastModifiedById"],
@@ -1191,7 +1222,9 @@ async fn control_surface_writes_as_a_person_and_reports_stats() {
     )
     .await;
     assert_eq!(answer.body["totalSize"], 0);
-    let body = json!({"records": [{"attributes": {"type": "Prospect_Company__c"}, "id": "a01000000000041AAA", "B2B__c": true}]});
+    let body = json!({"records": [
+        {"attributes": {"type": "Prospect_Company__c"}, "id": "a01000000000041AAA", "B2B__c": true},
+    ]});
     let answer = patch_collection(&sim, &token, &body).await;
     assert_eq!(
         answer.body[0]["errors"][0]["statusCode"],

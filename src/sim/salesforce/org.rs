@@ -707,7 +707,11 @@ fn check_rules(def: &ObjectDef, record: &Map<String, Value>) -> Result<(), Vec<R
         .iter()
         .filter(|rule| eval::matches(&rule.condition, record))
         .map(|rule| {
-            tracing::debug!(object = %def.name, rule = %rule.name, "validation rule refused a write");
+            tracing::debug!(
+                object = %def.name,
+                rule = %rule.name,
+                "validation rule refused a write"
+            );
             RecordError::new(
                 "FIELD_CUSTOM_VALIDATION_EXCEPTION",
                 rule.message.clone(),
@@ -755,7 +759,10 @@ fn render_record(
     let mut out = Map::new();
     out.insert(
         "attributes".into(),
-        json!({"type": def.name, "url": format!("/services/data/{version}/sobjects/{}/{id}", def.name)}),
+        json!({
+            "type": def.name,
+            "url": format!("/services/data/{version}/sobjects/{}/{id}", def.name),
+        }),
     );
     for field in select {
         out.insert(
