@@ -13,7 +13,10 @@ use crate::pipeline::{check_plan, harvest};
 /// Only for failures that stop the check itself (the configuration does not load).
 pub async fn execute(config: &Path) -> anyhow::Result<Exit> {
     let settings = load_settings(config)?;
-    println!("configuration: ok ({} object syncs)", settings.objects.len());
+    println!(
+        "configuration: ok ({} object syncs)",
+        settings.objects.len()
+    );
     let mut problems: Vec<String> = Vec::new();
 
     if let Err(e) = open_store(&settings).await {
@@ -46,7 +49,10 @@ pub async fn execute(config: &Path) -> anyhow::Result<Exit> {
         };
         let found = check_plan(sync, &describe);
         problems.extend(found.iter().map(|p| format!("{}: {p}", sync.name)));
-        let plan = crate::pipeline::ObjectPlan { sync: sync.clone(), describe };
+        let plan = crate::pipeline::ObjectPlan {
+            sync: sync.clone(),
+            describe,
+        };
         match harvest::harvest_soql(&plan, None) {
             Ok(soql) => {
                 let probe = format!("{soql} LIMIT 1");

@@ -18,9 +18,18 @@ use crate::sim;
 
 const DEPLOYMENT: &str = include_str!("../../fixtures/demo/kernel-sync.toml");
 const MAPPINGS: [(&str, &str); 3] = [
-    ("account.toml", include_str!("../../fixtures/mappings/account.toml")),
-    ("lead.toml", include_str!("../../fixtures/mappings/lead.toml")),
-    ("prospect_company.toml", include_str!("../../fixtures/mappings/prospect_company.toml")),
+    (
+        "account.toml",
+        include_str!("../../fixtures/mappings/account.toml"),
+    ),
+    (
+        "lead.toml",
+        include_str!("../../fixtures/mappings/lead.toml"),
+    ),
+    (
+        "prospect_company.toml",
+        include_str!("../../fixtures/mappings/prospect_company.toml"),
+    ),
 ];
 const PRIVATE_KEY: &str = include_str!("../../fixtures/auth/demo-private-key.pem");
 
@@ -58,7 +67,8 @@ pub struct DemoWorld {
 pub async fn start_world(dir: Option<&Path>) -> anyhow::Result<DemoWorld> {
     let (dir, temp) = match dir {
         Some(dir) => {
-            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
             (dir.to_path_buf(), None)
         }
         None => {
@@ -67,16 +77,23 @@ pub async fn start_world(dir: Option<&Path>) -> anyhow::Result<DemoWorld> {
         }
     };
     let any: SocketAddr = ([127, 0, 0, 1], 0).into();
-    let org = sim::salesforce::spawn(any, sim::salesforce::OrgSimConfig::default(), sim::salesforce::OrgData::builtin()?)
-        .await
-        .context("cannot start the org simulator")?;
-    let kernel = sim::kernel::spawn(any, sim::kernel::KernelSimConfig::demo(), sim::kernel::Catalogue::builtin()?)
+    let org = sim::salesforce::spawn(
+        any,
+        sim::salesforce::OrgSimConfig::default(),
+        sim::salesforce::OrgData::builtin()?,
+    )
+    .await
+    .context("cannot start the org simulator")?;
+    let kernel = sim::kernel::spawn(any, demo_kernel_config(), sim::kernel::Catalogue::builtin())
         .await
         .context("cannot start the kernel simulator")?;
 
     let deployment = DEPLOYMENT
-        .replace("{login_url}", org.base_url().as_str().trim_end_matches('/'))
-        .replace("{kernel_url}", kernel.base_url().as_str().trim_end_matches('/'));
+        .replace("{login_url}", org.base_url().trim_end_matches('/'))
+        .replace(
+            "{kernel_url}",
+            kernel.base_url().as_str().trim_end_matches('/'),
+        );
     let write = |name: &str, text: &str| -> anyhow::Result<()> {
         let path = dir.join(name);
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
@@ -87,7 +104,26 @@ pub async fn start_world(dir: Option<&Path>) -> anyhow::Result<DemoWorld> {
     }
     write("demo-private-key.pem", PRIVATE_KEY)?;
     write("demo-kernel-api-key", sim::kernel::DEMO_API_KEY)?;
-    Ok(DemoWorld { org, kernel, config: dir.join("kernel-sync.toml"), _temp: temp })
+    Ok(DemoWorld {
+        org,
+        kernel,
+        config: dir.join("kernel-sync.toml"),
+        _temp: temp,
+    })
+}
+
+/// The Kernel simulator of the demo: minutes of enrichment scaled to seconds, a few
+/// executions that fail (and are retried), and a rate limit raised so that a few hundred
+/// records finish within a minute.
+pub fn demo_kernel_config() -> sim::kernel::KernelSimConfig {
+    sim::kernel::KernelSimConfig {
+        requests_per_second: 100,
+        fast_after_secs: 1.0,
+        complete_after_secs: 3.0,
+        delay_jitter: 0.5,
+        execution_error_share: 0.02,
+        ..sim::kernel::KernelSimConfig::default()
+    }
 }
 
 /// Runs the demo.
@@ -105,7 +141,12 @@ pub async fn execute(args: Args) -> anyhow::Result<Exit> {
     let counts = CountsHandle::default();
     let progress = tokio::spawn(show_progress(engine.clone(), names.clone(), counts.clone()));
     let report = engine
-        .run_pass(&names, Some(Duration::from_secs(120)), super::shutdown_signal(), counts)
+        .run_pass(
+            &names,
+            Some(Duration::from_secs(120)),
+            super::shutdown_signal(),
+            counts,
+        )
         .await;
     progress.abort();
     let _ = progress.await;
@@ -118,8 +159,8 @@ pub async fn execute(args: Args) -> anyhow::Result<Exit> {
     println!(
         "kernel requests: {} (highest rate {} per second); salesforce api calls: {}; took {:.1}s",
         kernel_stats.total_requests(),
-        kernel_stats.max_requests_per_second(),
-        org_stats.total_api_calls(),
+        kernel_stats.max_requests_in_one_second(),
+        org_stats.api_calls.values().sum::<u64>(),
         started.elapsed().as_secs_f64()
     );
     println!();
@@ -128,7 +169,11 @@ pub async fn execute(args: Args) -> anyhow::Result<Exit> {
             "Next: `kernel-sync --config {} status` shows what the store knows, and `dry-run` \
              shows what the next pass would do{}.",
             dir.join("kernel-sync.toml").display(),
-            if args.serve { " (the simulators keep serving until Ctrl-C)" } else { " (rerun with --serve to keep the simulators up)" }
+            if args.serve {
+                " (the simulators keep serving until Ctrl-C)"
+            } else {
+                " (rerun with --serve to keep the simulators up)"
+            }
         ),
         None => println!(
             "Next: rerun with `--keep DIR` to inspect the run with `status` and `dry-run`, then \
@@ -136,11 +181,17 @@ pub async fn execute(args: Args) -> anyhow::Result<Exit> {
              and run `kernel-sync check`."
         ),
     }
-    println!("Connecting a real org (connected app, integration user, target fields) is described in the README.");
+    println!(
+        "Connecting a real org (connected app, integration user, target fields) is described in the README."
+    );
 
     if args.serve {
         let mut stop = super::shutdown_signal();
-        println!("simulators serving: salesforce {} kernel {}", world.org.base_url(), world.kernel.base_url());
+        println!(
+            "simulators serving: salesforce {} kernel {}",
+            world.org.base_url(),
+            world.kernel.base_url()
+        );
         while stop.changed().await.is_ok() && !*stop.borrow() {}
     }
     world.kernel.shutdown().await;
@@ -161,7 +212,11 @@ async fn show_progress(engine: crate::pipeline::Engine, names: Vec<String>, coun
         bar
     });
     let started = Instant::now();
-    let every = if terminal { Duration::from_millis(250) } else { Duration::from_secs(2) };
+    let every = if terminal {
+        Duration::from_millis(250)
+    } else {
+        Duration::from_secs(2)
+    };
     loop {
         tokio::time::sleep(every).await;
         let line = progress_line(&engine, &names, &counts, started.elapsed()).await;
@@ -219,8 +274,13 @@ async fn summary(report: &PassReport, engine: &crate::pipeline::Engine) -> Strin
         );
     }
     for object in &report.objects {
-        for (state, title) in [(crate::store::ItemState::Skipped, "skipped"), (crate::store::ItemState::Parked, "parked")] {
-            let Ok(items) = engine.store.items_in_state(&object.name, state, 1000).await else { continue };
+        for (state, title) in [
+            (crate::store::ItemState::Skipped, "skipped"),
+            (crate::store::ItemState::Parked, "parked"),
+        ] {
+            let Ok(items) = engine.store.items_in_state(&object.name, state, 1000).await else {
+                continue;
+            };
             let mut reasons: Vec<(String, usize)> = Vec::new();
             for item in items {
                 let reason = item.reason.unwrap_or_default();

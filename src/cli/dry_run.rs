@@ -83,7 +83,9 @@ pub async fn execute(config: &Path, args: Args) -> anyhow::Result<Exit> {
     let engine = connect(settings).await?;
     let mut all = Vec::new();
     for name in &names {
-        let Some(plan) = engine.plan(name) else { continue };
+        let Some(plan) = engine.plan(name) else {
+            continue;
+        };
         all.push(dry_run(&engine, plan, args.limit).await?);
     }
     match args.format {
@@ -99,7 +101,11 @@ pub async fn execute(config: &Path, args: Args) -> anyhow::Result<Exit> {
 /// # Errors
 ///
 /// Salesforce or the store.
-pub async fn dry_run(engine: &Engine, plan: &ObjectPlan, limit: usize) -> anyhow::Result<ObjectDryRun> {
+pub async fn dry_run(
+    engine: &Engine,
+    plan: &ObjectPlan,
+    limit: usize,
+) -> anyhow::Result<ObjectDryRun> {
     let sync = &plan.sync;
     let cursor = engine.store.cursor(&sync.name).await?;
     let since = cursor.and_then(|c| {
@@ -113,14 +119,16 @@ pub async fn dry_run(engine: &Engine, plan: &ObjectPlan, limit: usize) -> anyhow
     let mut targets: Vec<String> = sync.fields.iter().map(|f| f.target.clone()).collect();
     targets.retain(|t| !soql.contains(&format!(", {t}")));
     let query = match soql.find(" FROM ") {
-        Some(at) if !targets.is_empty() => format!("{}, {}{}", &soql[..at], targets.join(", "), &soql[at..]),
+        Some(at) if !targets.is_empty() => {
+            format!("{}, {}{}", &soql[..at], targets.join(", "), &soql[at..])
+        }
         _ => soql.clone(),
     };
 
     let mut records = Vec::new();
     let mut page = engine.salesforce.query(&query).await?;
     loop {
-        records.extend(page.records.drain(..));
+        records.append(&mut page.records);
         match page.next_records_url.clone().filter(|_| !page.done) {
             Some(next) => page = engine.salesforce.query_more(&next).await?,
             None => break,
@@ -151,20 +159,35 @@ pub async fn dry_run(engine: &Engine, plan: &ObjectPlan, limit: usize) -> anyhow
         let mut fields = Vec::new();
         if let Some(payload) = existing.and_then(|i| i.payload.as_ref()) {
             let proposal = crate::pipeline::map::propose(&sync.fields, &plan.describe, payload);
-            let changes =
-                engine.plan_changes(&sync.name, &proposal.values, &record.fields, written.get(&record.id));
+            let changes = engine.plan_changes(
+                &sync.name,
+                &proposal.values,
+                &record.fields,
+                written.get(&record.id),
+            );
             for change in changes {
                 fields.push(FieldDryRun {
-                    current: get_field(&record.fields, &change.field).cloned().unwrap_or(Value::Null),
+                    current: get_field(&record.fields, &change.field)
+                        .cloned()
+                        .unwrap_or(Value::Null),
                     field: change.field,
                     proposed: change.proposed,
                     decision: change.decision.as_str().to_owned(),
                 });
             }
         }
-        out.push(RecordDryRun { id: record.id.clone(), action, fields });
+        out.push(RecordDryRun {
+            id: record.id.clone(),
+            action,
+            fields,
+        });
     }
-    Ok(ObjectDryRun { name: sync.name.clone(), soql, matched, records: out })
+    Ok(ObjectDryRun {
+        name: sync.name.clone(),
+        soql,
+        matched,
+        records: out,
+    })
 }
 
 fn render(all: &[ObjectDryRun]) -> String {
@@ -196,5 +219,9 @@ fn short(value: &Value) -> String {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     };
-    if text.chars().count() > 24 { format!("{}…", text.chars().take(23).collect::<String>()) } else { text }
+    if text.chars().count() > 24 {
+        format!("{}…", text.chars().take(23).collect::<String>())
+    } else {
+        text
+    }
 }

@@ -19,7 +19,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{self, Settings};
 use crate::kernel::KernelClient;
-use crate::pipeline::{Engine, PipelineError};
+use crate::pipeline::{Engine, PipelineError, connect};
 use crate::salesforce::SalesforceClient;
 use crate::store::Store;
 
@@ -34,7 +34,13 @@ pub struct Cli {
     #[arg(long, short, global = true, env = "KERNEL_SYNC_CONFIG", default_value = DEFAULT_CONFIG)]
     pub config: PathBuf,
     /// Log format on stderr.
-    #[arg(long, global = true, env = "KERNEL_SYNC_LOG_FORMAT", value_enum, default_value = "text")]
+    #[arg(
+        long,
+        global = true,
+        env = "KERNEL_SYNC_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
     pub log_format: logging::LogFormat,
     /// More detail in the logs (-v debug, -vv trace); RUST_LOG overrides.
     #[arg(long, short, global = true, action = clap::ArgAction::Count)]
@@ -138,7 +144,9 @@ pub fn classify(error: &anyhow::Error) -> Exit {
                 _ => Exit::Unreachable,
             };
         }
-        if cause.downcast_ref::<crate::salesforce::SalesforceError>().is_some()
+        if cause
+            .downcast_ref::<crate::salesforce::SalesforceError>()
+            .is_some()
             || cause.downcast_ref::<crate::kernel::KernelError>().is_some()
         {
             return Exit::Unreachable;
@@ -164,7 +172,9 @@ pub fn load_settings(path: &std::path::Path) -> anyhow::Result<Arc<Settings>> {
 /// The store could not be opened or migrated.
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     let url = settings.store.url.as_str();
-    Store::open(url).await.with_context(|| format!("cannot open the state store {}", redact_url(url)))
+    Store::open(url)
+        .await
+        .with_context(|| format!("cannot open the state store {}", redact_url(url)))
 }
 
 /// Builds both clients from the settings, loading their secrets.
@@ -173,8 +183,8 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
 ///
 /// A secret could not be loaded, or a client could not be built.
 pub fn clients(settings: &Settings) -> anyhow::Result<(SalesforceClient, KernelClient)> {
-    let salesforce = SalesforceClient::new(settings.salesforce_settings()?)?;
-    let kernel = KernelClient::new(settings.kernel_settings()?)?;
+    let salesforce = SalesforceClient::new(connect::salesforce_settings(settings)?)?;
+    let kernel = KernelClient::new(connect::kernel_settings(settings)?)?;
     Ok((salesforce, kernel))
 }
 

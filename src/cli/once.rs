@@ -31,7 +31,14 @@ pub async fn execute(config: &Path, args: Args) -> anyhow::Result<Exit> {
     let names = select_objects(&settings, &args.objects)?;
     let engine = connect(settings).await?;
     let http = super::run::start_http(&engine).await?;
-    let report = engine.run_pass(&names, args.max_wait, shutdown_signal(), CountsHandle::default()).await?;
+    let report = engine
+        .run_pass(
+            &names,
+            args.max_wait,
+            shutdown_signal(),
+            CountsHandle::default(),
+        )
+        .await?;
     if let Some(http) = http {
         http.abort();
     }
@@ -40,7 +47,11 @@ pub async fn execute(config: &Path, args: Args) -> anyhow::Result<Exit> {
 
 /// The exit code of a pass: 0 when every record made it, 1 otherwise.
 pub fn exit_for(report: &PassReport) -> Exit {
-    if report.all_made_it() { Exit::Ok } else { Exit::Parked }
+    if report.all_made_it() {
+        Exit::Ok
+    } else {
+        Exit::Parked
+    }
 }
 
 /// The names of the object syncs to run: the ones asked for, or every enabled one.
@@ -48,16 +59,33 @@ pub fn exit_for(report: &PassReport) -> Exit {
 /// # Errors
 ///
 /// A name that is not configured, or one that is disabled.
-pub fn select_objects(settings: &crate::config::Settings, asked: &[String]) -> anyhow::Result<Vec<String>> {
-    let enabled: Vec<String> =
-        settings.objects.iter().filter(|o| o.enabled).map(|o| o.name.clone()).collect();
+pub fn select_objects(
+    settings: &crate::config::Settings,
+    asked: &[String],
+) -> anyhow::Result<Vec<String>> {
+    let enabled: Vec<String> = settings
+        .objects
+        .iter()
+        .filter(|o| o.enabled)
+        .map(|o| o.name.clone())
+        .collect();
     if asked.is_empty() {
         return Ok(enabled);
     }
     for name in asked {
         if !enabled.contains(name) {
-            let known = enabled.join(", ");
-            bail!(crate::config::ConfigError::unknown_object(name, &known));
+            let problem = crate::config::Problem {
+                file: settings.path.clone(),
+                line: None,
+                key: "objects".into(),
+                message: format!(
+                    "no enabled object sync is named `{name}`: expected one of {}",
+                    enabled.join(", ")
+                ),
+            };
+            bail!(crate::config::ConfigError::Invalid {
+                problems: vec![problem]
+            });
         }
     }
     Ok(asked.to_vec())

@@ -33,8 +33,14 @@ pub async fn execute(config: &Path, args: Args) -> anyhow::Result<Exit> {
         super::once::select_objects(&settings, std::slice::from_ref(name))?;
     }
     let store = open_store(&settings).await?;
-    let requeued = store.requeue_parked(args.object.as_deref(), &args.ids).await?;
+    let requeued = store
+        .requeue_parked(args.object.as_deref(), &args.ids)
+        .await?;
     println!("{requeued} parked item(s) put back to work");
-    tracing::info!(requeued, object_sync = args.object.as_deref().unwrap_or("all"), "parked items requeued");
+    tracing::info!(
+        requeued,
+        object_sync = args.object.as_deref().unwrap_or("all"),
+        "parked items requeued"
+    );
     Ok(Exit::Ok)
 }

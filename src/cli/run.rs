@@ -39,7 +39,17 @@ pub fn metrics_handle() -> PrometheusHandle {
         .get_or_init(|| {
             let builder = PrometheusBuilder::new().set_buckets_for_metric(
                 metrics_exporter_prometheus::Matcher::Suffix("duration_seconds".into()),
-                &[1.0, 5.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 4.0 * 3600.0, 24.0 * 3600.0],
+                &[
+                    1.0,
+                    5.0,
+                    30.0,
+                    60.0,
+                    300.0,
+                    900.0,
+                    3600.0,
+                    4.0 * 3600.0,
+                    24.0 * 3600.0,
+                ],
             );
             let builder = builder.unwrap_or_else(|_| PrometheusBuilder::new());
             match builder.install_recorder() {
@@ -58,7 +68,9 @@ pub fn metrics_handle() -> PrometheusHandle {
 ///
 /// The address could not be bound.
 pub async fn start_http(engine: &Engine) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
-    let Some(http) = &engine.settings.http else { return Ok(None) };
+    let Some(http) = &engine.settings.http else {
+        return Ok(None);
+    };
     let listener = tokio::net::TcpListener::bind(http.listen)
         .await
         .with_context(|| format!("cannot listen on {} (http.listen)", http.listen))?;
@@ -84,10 +96,16 @@ pub fn router(engine: Engine) -> Router {
 
 async fn ready(State(engine): State<Engine>) -> (StatusCode, String) {
     if let Err(e) = engine.store.ping().await {
-        return (StatusCode::SERVICE_UNAVAILABLE, format!("state store unreachable: {e}\n"));
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("state store unreachable: {e}\n"),
+        );
     }
     if let Err(e) = engine.salesforce.identity().await {
-        return (StatusCode::SERVICE_UNAVAILABLE, format!("salesforce token unobtainable: {e}\n"));
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("salesforce token unobtainable: {e}\n"),
+        );
     }
     (StatusCode::OK, "ready\n".into())
 }
@@ -105,12 +123,14 @@ async fn render_metrics(State(engine): State<Engine>) -> (StatusCode, String) {
         }
         if let Ok(Some(cursor)) = engine.store.cursor(&name).await {
             let lag = (crate::store::now_ms() - cursor.modstamp_ms) as f64 / 1000.0;
-            metrics::gauge!("kernel_sync_harvest_lag_seconds", "object_sync" => name).set(lag.max(0.0));
+            metrics::gauge!("kernel_sync_harvest_lag_seconds", "object_sync" => name)
+                .set(lag.max(0.0));
         }
     }
     let budget = engine.kernel.budget();
     metrics::gauge!("kernel_sync_kernel_open_executions").set(f64::from(budget.open()));
     let slots = engine.settings.kernel.max_in_flight;
-    metrics::gauge!("kernel_sync_kernel_slot_use_ratio").set(f64::from(budget.open()) / f64::from(slots));
+    metrics::gauge!("kernel_sync_kernel_slot_use_ratio")
+        .set(f64::from(budget.open()) / f64::from(slots));
     (StatusCode::OK, metrics_handle().render())
 }

@@ -48,7 +48,7 @@ pub async fn execute(which: Which) -> anyhow::Result<Exit> {
                 }
                 None => sim::kernel::KernelSimConfig::default(),
             };
-            let catalogue = sim::kernel::Catalogue::builtin()?;
+            let catalogue = sim::kernel::Catalogue::builtin();
             let server = sim::kernel::spawn(listen, settings, catalogue).await?;
             println!("kernel simulator listening on {}", server.base_url());
             while stop.changed().await.is_ok() && !*stop.borrow() {}
@@ -59,8 +59,13 @@ pub async fn execute(which: Which) -> anyhow::Result<Exit> {
                 Some(dir) => sim::salesforce::OrgData::load_dir(&dir)?,
                 None => sim::salesforce::OrgData::builtin()?,
             };
-            let server = sim::salesforce::spawn(listen, sim::salesforce::OrgSimConfig::default(), org).await?;
-            println!("salesforce org simulator listening on {}", server.base_url());
+            let server =
+                sim::salesforce::spawn(listen, sim::salesforce::OrgSimConfig::default(), org)
+                    .await?;
+            println!(
+                "salesforce org simulator listening on {}",
+                server.base_url()
+            );
             while stop.changed().await.is_ok() && !*stop.borrow() {}
             server.shutdown().await;
         }

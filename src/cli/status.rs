@@ -108,7 +108,10 @@ pub async fn gather(settings: &crate::config::Settings, store: &Store) -> anyhow
         let listed = |items: Vec<crate::store::WorkItem>| -> Vec<Listed> {
             items
                 .into_iter()
-                .map(|i| Listed { record_id: i.record_id, reason: i.reason.unwrap_or_default() })
+                .map(|i| Listed {
+                    record_id: i.record_id,
+                    reason: i.reason.unwrap_or_default(),
+                })
                 .collect()
         };
         objects.push(ObjectStatus {
@@ -118,15 +121,30 @@ pub async fn gather(settings: &crate::config::Settings, store: &Store) -> anyhow
             cursor,
             last_run: store.last_run(&sync.name).await?,
             items,
-            parked: listed(store.items_in_state(&sync.name, ItemState::Parked, LISTED).await?),
-            skipped: listed(store.items_in_state(&sync.name, ItemState::Skipped, LISTED).await?),
+            parked: listed(
+                store
+                    .items_in_state(&sync.name, ItemState::Parked, LISTED)
+                    .await?,
+            ),
+            skipped: listed(
+                store
+                    .items_in_state(&sync.name, ItemState::Skipped, LISTED)
+                    .await?,
+            ),
         });
     }
     let usage = store
         .observation(SALESFORCE_USAGE)
         .await?
-        .map(|(usage, at)| ApiUsageSeen { usage, seen_at: time(at) });
-    Ok(Status { objects, open_executions: store.open_executions().await?, salesforce_api_usage: usage })
+        .map(|(usage, at)| ApiUsageSeen {
+            usage,
+            seen_at: time(at),
+        });
+    Ok(Status {
+        objects,
+        open_executions: store.open_executions().await?,
+        salesforce_api_usage: usage,
+    })
 }
 
 /// The status as text for a terminal.
@@ -135,7 +153,11 @@ pub fn render(status: &Status) -> String {
     for object in &status.objects {
         let enabled = if object.enabled { "" } else { " (disabled)" };
         let _ = writeln!(out, "{} ({}){enabled}", object.name, object.object);
-        let _ = writeln!(out, "  cursor      {}", object.cursor.as_deref().unwrap_or("none yet"));
+        let _ = writeln!(
+            out,
+            "  cursor      {}",
+            object.cursor.as_deref().unwrap_or("none yet")
+        );
         match &object.last_run {
             Some(run) => {
                 let c = &run.counts;
@@ -159,9 +181,17 @@ pub fn render(status: &Status) -> String {
                 let _ = writeln!(out, "  last run    none yet");
             }
         }
-        let states: Vec<String> =
-            object.items.iter().filter(|(_, n)| **n > 0).map(|(s, n)| format!("{s} {n}")).collect();
-        let states = if states.is_empty() { "none".to_owned() } else { states.join(", ") };
+        let states: Vec<String> = object
+            .items
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(s, n)| format!("{s} {n}"))
+            .collect();
+        let states = if states.is_empty() {
+            "none".to_owned()
+        } else {
+            states.join(", ")
+        };
         let _ = writeln!(out, "  work items  {states}");
         for (title, list) in [("parked", &object.parked), ("skipped", &object.skipped)] {
             if list.is_empty() {
@@ -176,7 +206,11 @@ pub fn render(status: &Status) -> String {
     let _ = writeln!(out, "open kernel executions  {}", status.open_executions);
     match &status.salesforce_api_usage {
         Some(seen) => {
-            let _ = writeln!(out, "salesforce api usage    {} (seen {})", seen.usage, seen.seen_at);
+            let _ = writeln!(
+                out,
+                "salesforce api usage    {} (seen {})",
+                seen.usage, seen.seen_at
+            );
         }
         None => {
             let _ = writeln!(out, "salesforce api usage    not seen yet");
@@ -186,6 +220,8 @@ pub fn render(status: &Status) -> String {
 }
 
 fn time(ms: Millis) -> String {
-    DateTime::<Utc>::from_timestamp_millis(ms)
-        .map_or_else(|| ms.to_string(), |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+    DateTime::<Utc>::from_timestamp_millis(ms).map_or_else(
+        || ms.to_string(),
+        |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+    )
 }

@@ -70,9 +70,18 @@ pub enum DriveEnd {
 }
 
 enum TaskDone {
-    Submitted { item_id: i64, result: Result<(), PipelineError> },
-    Polled { item_id: i64, result: Result<(), PipelineError> },
-    Wrote { item_ids: Vec<i64>, result: Result<(), PipelineError> },
+    Submitted {
+        item_id: i64,
+        result: Result<(), PipelineError>,
+    },
+    Polled {
+        item_id: i64,
+        result: Result<(), PipelineError>,
+    },
+    Wrote {
+        item_ids: Vec<i64>,
+        result: Result<(), PipelineError>,
+    },
 }
 
 /// A live view of the counts, shared with progress displays and metrics.
@@ -143,9 +152,20 @@ impl Engine {
 
             // 3. Write-back: a full batch, or one that waited long enough, or the last one.
             if !writing && !self.salesforce_guard.is_paused() {
-                let due = self.store.due_writes(object_syncs, now, u32::try_from(WRITE_BATCH * 2).unwrap_or(400)).await?;
-                let due: Vec<WorkItem> = due.into_iter().filter(|i| !busy.contains(&i.id)).collect();
-                if let Some(batch) = self.pick_write_batch(due, now, write_delay, object_syncs).await? {
+                let due = self
+                    .store
+                    .due_writes(
+                        object_syncs,
+                        now,
+                        u32::try_from(WRITE_BATCH * 2).unwrap_or(400),
+                    )
+                    .await?;
+                let due: Vec<WorkItem> =
+                    due.into_iter().filter(|i| !busy.contains(&i.id)).collect();
+                if let Some(batch) = self
+                    .pick_write_batch(due, now, write_delay, object_syncs)
+                    .await?
+                {
                     writing = true;
                     let ids: Vec<i64> = batch.iter().map(|i| i.id).collect();
                     busy.extend(ids.iter().copied());
@@ -153,7 +173,10 @@ impl Engine {
                     let counts = counts.clone();
                     tasks.spawn(async move {
                         let result = engine.write_batch(batch, &counts).await;
-                        TaskDone::Wrote { item_ids: ids, result }
+                        TaskDone::Wrote {
+                            item_ids: ids,
+                            result,
+                        }
                     });
                 }
             }
@@ -248,10 +271,15 @@ impl Engine {
         delay: Duration,
         object_syncs: &[String],
     ) -> Result<Option<Vec<WorkItem>>, PipelineError> {
-        let Some(first) = due.first() else { return Ok(None) };
+        let Some(first) = due.first() else {
+            return Ok(None);
+        };
         let sync = first.object_sync.clone();
-        let batch: Vec<WorkItem> =
-            due.into_iter().filter(|i| i.object_sync == sync).take(WRITE_BATCH).collect();
+        let batch: Vec<WorkItem> = due
+            .into_iter()
+            .filter(|i| i.object_sync == sync)
+            .take(WRITE_BATCH)
+            .collect();
         let oldest = batch.iter().map(|i| i.next_action_at).min().unwrap_or(now);
         let waited = u128::try_from(now.saturating_sub(oldest)).unwrap_or(0) >= delay.as_millis();
         let full = batch.len() >= WRITE_BATCH;
@@ -263,7 +291,11 @@ impl Engine {
     }
 
     /// Submits one claimed item and saves the outcome.
-    async fn submit_one(&self, mut item: WorkItem, counts: &CountsHandle) -> Result<(), PipelineError> {
+    async fn submit_one(
+        &self,
+        mut item: WorkItem,
+        counts: &CountsHandle,
+    ) -> Result<(), PipelineError> {
         let inputs = CompanyInputs {
             name: item.inputs.name.clone(),
             website: item.inputs.website.clone(),
@@ -305,7 +337,12 @@ impl Engine {
                 self.kernel.budget().release_slot();
                 match e.kind() {
                     KernelErrorKind::Rejected | KernelErrorKind::InvalidInput => {
-                        self.park(&mut item, format!("kernel refused the request: {e}"), counts).await
+                        self.park(
+                            &mut item,
+                            format!("kernel refused the request: {e}"),
+                            counts,
+                        )
+                        .await
                     }
                     KernelErrorKind::Unauthorized => {
                         item.state = ItemState::Pending;
@@ -325,14 +362,22 @@ impl Engine {
     }
 
     /// Polls one open execution and saves what it learned.
-    async fn poll_one(&self, mut item: WorkItem, counts: &CountsHandle) -> Result<(), PipelineError> {
+    async fn poll_one(
+        &self,
+        mut item: WorkItem,
+        counts: &CountsHandle,
+    ) -> Result<(), PipelineError> {
         let Some(execution) = item.execution_id else {
             // An open item always has an executionId; repair by submitting again.
             item.state = ItemState::Pending;
             self.store.save(&item).await?;
             return Ok(());
         };
-        let answer = match self.kernel.poll(crate::kernel::ExecutionId(execution)).await {
+        let answer = match self
+            .kernel
+            .poll(crate::kernel::ExecutionId(execution))
+            .await
+        {
             Ok(answer) => answer,
             Err(e) if e.kind() == KernelErrorKind::Unauthorized => return Err(e.into()),
             Err(e) => {
@@ -368,16 +413,20 @@ impl Engine {
         {
             let proposal = map::propose(&plan.sync.fields, &plan.describe, &answer.fields);
             if !proposal.values.is_empty() {
-                item.pending_write = Some(PendingWrite { fields: proposal.values, is_final: false });
+                item.pending_write = Some(PendingWrite {
+                    fields: proposal.values,
+                    is_final: false,
+                });
             }
         }
         item.payload = Some(answer.fields);
 
         let age = Duration::from_millis(
-            u64::try_from(now_ms().saturating_sub(item.submitted_at.unwrap_or_else(now_ms))).unwrap_or(0),
+            u64::try_from(now_ms().saturating_sub(item.submitted_at.unwrap_or_else(now_ms)))
+                .unwrap_or(0),
         );
         let jitter: f64 = rand::rng().random();
-        match next_poll(age, item.polls, answer.status, &self.settings.kernel.poll, jitter) {
+        match next_poll(age, item.polls, answer.status, &self.cadence, jitter) {
             PollDecision::After(wait) => {
                 item.next_action_at = now_ms() + millis(wait);
                 self.store.save(&item).await?;
@@ -408,7 +457,9 @@ impl Engine {
             metrics::histogram!("kernel_sync_enrichment_duration_seconds").record(seconds);
         }
         let Some(plan) = self.plan(&item.object_sync) else {
-            return self.park(&mut item, "object sync no longer configured".into(), counts).await;
+            return self
+                .park(&mut item, "object sync no longer configured".into(), counts)
+                .await;
         };
         let proposal = map::propose(&plan.sync.fields, &plan.describe, &answer.fields);
         for note in &proposal.notes {
@@ -419,7 +470,10 @@ impl Engine {
         item.enriched_at = Some(now_ms());
         item.force = false;
         item.state = ItemState::Writing;
-        item.pending_write = Some(PendingWrite { fields: proposal.values, is_final: true });
+        item.pending_write = Some(PendingWrite {
+            fields: proposal.values,
+            is_final: true,
+        });
         item.next_action_at = now_ms();
         self.store.save(&item).await?;
         Ok(())
@@ -434,13 +488,21 @@ impl Engine {
         self.kernel.budget().release_slot();
         item.attempts = item.attempts.saturating_add(1);
         let message = answer.message.unwrap_or_else(|| "no message".into());
-        let max = self.plan(&item.object_sync).map_or(3, |p| p.sync.max_attempts);
+        let max = self
+            .plan(&item.object_sync)
+            .map_or(3, |p| p.sync.max_attempts);
         if item.attempts >= max {
-            let reason = format!("kernel execution failed {} times, last: {message}", item.attempts);
+            let reason = format!(
+                "kernel execution failed {} times, last: {message}",
+                item.attempts
+            );
             return self.park(&mut item, reason, counts).await;
         }
         let cadence = &self.settings.kernel.poll;
-        let backoff = cadence.first.saturating_mul(2u32.saturating_pow(item.attempts)).min(cadence.max_interval);
+        let backoff = cadence
+            .first
+            .saturating_mul(2u32.saturating_pow(item.attempts))
+            .min(cadence.max_interval);
         tracing::debug!(record_id = %item.record_id, attempts = item.attempts, "kernel execution failed; retrying later");
         item.state = ItemState::Pending;
         item.execution_id = None;
@@ -487,7 +549,13 @@ pub(crate) fn millis(d: Duration) -> Millis {
 
 fn humanize(d: Duration) -> String {
     let secs = d.as_secs();
-    if secs >= 3600 { format!("{}h", secs / 3600) } else if secs >= 60 { format!("{}m", secs / 60) } else { format!("{secs}s") }
+    if secs >= 3600 {
+        format!("{}h", secs / 3600)
+    } else if secs >= 60 {
+        format!("{}m", secs / 60)
+    } else {
+        format!("{secs}s")
+    }
 }
 
 fn submit_status_name(status: SubmitStatus) -> &'static str {

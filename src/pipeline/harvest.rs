@@ -25,16 +25,22 @@ pub const MISSING_INPUTS: &str =
 /// # Errors
 ///
 /// A field or object name that is not an API name (the config checks this first).
-pub fn harvest_soql(plan: &ObjectPlan, since: Option<DateTime<Utc>>) -> Result<String, PipelineError> {
+pub fn harvest_soql(
+    plan: &ObjectPlan,
+    since: Option<DateTime<Utc>>,
+) -> Result<String, PipelineError> {
     let sync = &plan.sync;
-    let mut fields = vec!["Id".to_owned(), "SystemModstamp".to_owned(), "LastModifiedById".to_owned()];
-    for field in sync.input_fields() {
-        if !fields.iter().any(|f| f.eq_ignore_ascii_case(&field)) {
-            fields.push(field);
-        }
+    let mut select = soql::Select::new(&sync.object)?
+        .fields(["SystemModstamp", "LastModifiedById"])?
+        .fields(sync.input_fields())?
+        .order_by_modstamp();
+    if let Some(filter) = &sync.filter {
+        select = select.filter(filter)?;
     }
-    let query = soql::harvest_query(&sync.object, &fields, sync.filter.as_deref(), since)?;
-    Ok(query)
+    if let Some(since) = since {
+        select = select.modified_since(since);
+    }
+    Ok(select.build())
 }
 
 /// Reads the company inputs of a record as the mapping names them. An email address is
@@ -64,7 +70,10 @@ pub fn inputs_of(plan: &ObjectPlan, record: &Record) -> StoredInputs {
 /// A record field by name, case-insensitively (SOQL answers use describe's spelling).
 pub fn get_field<'a>(fields: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
     fields.get(name).or_else(|| {
-        fields.iter().find(|(key, _)| key.eq_ignore_ascii_case(name)).map(|(_, value)| value)
+        fields
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value)
     })
 }
 
@@ -84,8 +93,16 @@ pub fn has_enough_inputs(inputs: &StoredInputs) -> bool {
 /// A stable hash of the enrichment inputs, insensitive to case and surrounding space.
 pub fn fingerprint(inputs: &StoredInputs) -> String {
     let mut hasher = Sha256::new();
-    for part in [&inputs.name, &inputs.website, &inputs.linkedin_url, &inputs.email_domain] {
-        let normal = part.as_deref().map(|s| s.trim().to_lowercase()).unwrap_or_default();
+    for part in [
+        &inputs.name,
+        &inputs.website,
+        &inputs.linkedin_url,
+        &inputs.email_domain,
+    ] {
+        let normal = part
+            .as_deref()
+            .map(|s| s.trim().to_lowercase())
+            .unwrap_or_default();
         hasher.update(normal.as_bytes());
         hasher.update([0x1f]);
     }
@@ -105,9 +122,18 @@ pub fn decide(
 
     let Some(item) = existing else {
         return Some(if enough {
-            HarvestDecision::Enrich { record_id, inputs, fingerprint: fp, force: false }
+            HarvestDecision::Enrich {
+                record_id,
+                inputs,
+                fingerprint: fp,
+                force: false,
+            }
         } else {
-            HarvestDecision::Skip { record_id, reason: MISSING_INPUTS.into(), fingerprint: fp }
+            HarvestDecision::Skip {
+                record_id,
+                reason: MISSING_INPUTS.into(),
+                fingerprint: fp,
+            }
         });
     };
 
@@ -132,35 +158,66 @@ pub fn decide(
         return None;
     }
     if !enough {
-        return Some(HarvestDecision::Skip { record_id, reason: MISSING_INPUTS.into(), fingerprint: fp });
+        return Some(HarvestDecision::Skip {
+            record_id,
+            reason: MISSING_INPUTS.into(),
+            fingerprint: fp,
+        });
     }
 
     match &item.enriched_fingerprint {
         Some(done) if *done == fp => {
             let age = item.enriched_at.map(|at| now.saturating_sub(at));
             let due = match (refresh_after, age) {
-                (Some(limit), Some(age)) => {
-                    u128::try_from(age).unwrap_or(0) >= limit.as_millis()
-                }
+                (Some(limit), Some(age)) => u128::try_from(age).unwrap_or(0) >= limit.as_millis(),
                 _ => false,
             };
-            due.then_some(HarvestDecision::Enrich { record_id, inputs, fingerprint: fp, force: true })
+            due.then_some(HarvestDecision::Enrich {
+                record_id,
+                inputs,
+                fingerprint: fp,
+                force: true,
+            })
         }
         // Changed inputs of a record Kernel already enriched: without `force` Kernel would
         // answer from its 14-day cache, with data about the old inputs.
-        Some(_) => Some(HarvestDecision::Enrich { record_id, inputs, fingerprint: fp, force: true }),
-        None => Some(HarvestDecision::Enrich { record_id, inputs, fingerprint: fp, force: false }),
+        Some(_) => Some(HarvestDecision::Enrich {
+            record_id,
+            inputs,
+            fingerprint: fp,
+            force: true,
+        }),
+        None => Some(HarvestDecision::Enrich {
+            record_id,
+            inputs,
+            fingerprint: fp,
+            force: false,
+        }),
     }
 }
 
 fn with_record_id(decision: HarvestDecision, id: &str) -> HarvestDecision {
     match decision {
-        HarvestDecision::Enrich { inputs, fingerprint, force, .. } => {
-            HarvestDecision::Enrich { record_id: id.to_owned(), inputs, fingerprint, force }
-        }
-        HarvestDecision::Skip { reason, fingerprint, .. } => {
-            HarvestDecision::Skip { record_id: id.to_owned(), reason, fingerprint }
-        }
+        HarvestDecision::Enrich {
+            inputs,
+            fingerprint,
+            force,
+            ..
+        } => HarvestDecision::Enrich {
+            record_id: id.to_owned(),
+            inputs,
+            fingerprint,
+            force,
+        },
+        HarvestDecision::Skip {
+            reason,
+            fingerprint,
+            ..
+        } => HarvestDecision::Skip {
+            record_id: id.to_owned(),
+            reason,
+            fingerprint,
+        },
     }
 }
 
@@ -172,7 +229,11 @@ impl Engine {
     ///
     /// Salesforce failed (after its own retries), the daily API share is spent, or the store
     /// failed. Pages committed before the error stay committed.
-    pub async fn harvest(&self, plan: &ObjectPlan, run_id: i64) -> Result<RunCounts, PipelineError> {
+    pub async fn harvest(
+        &self,
+        plan: &ObjectPlan,
+        run_id: i64,
+    ) -> Result<RunCounts, PipelineError> {
         let sync = &plan.sync;
         let mut counts = RunCounts::default();
         let cursor = self.store.cursor(&sync.name).await?;
@@ -185,7 +246,7 @@ impl Engine {
         let query = harvest_soql(plan, since)?;
         tracing::debug!(object_sync = %sync.name, soql = %query, "harvest query");
 
-        self.salesforce_guard.check()?;
+        self.salesforce_guard.check_with(&self.salesforce)?;
         let mut page = self.salesforce.query(&query).await?;
         self.salesforce_guard.observe(&self.salesforce);
         loop {
@@ -227,7 +288,7 @@ impl Engine {
             let Some(next) = page.next_records_url.clone().filter(|_| !page.done) else {
                 break;
             };
-            self.salesforce_guard.check()?;
+            self.salesforce_guard.check_with(&self.salesforce)?;
             page = self.salesforce.query_more(&next).await?;
             self.salesforce_guard.observe(&self.salesforce);
         }
@@ -280,7 +341,10 @@ mod tests {
 
     #[test]
     fn email_addresses_are_reduced_to_their_domain() {
-        assert_eq!(domain_of_email("Mira.Szabo@Cedarforge.Example"), Some("cedarforge.example".into()));
+        assert_eq!(
+            domain_of_email("Mira.Szabo@Cedarforge.Example"),
+            Some("cedarforge.example".into())
+        );
         assert_eq!(domain_of_email("not an address"), None);
         assert_eq!(domain_of_email("@nobody.example"), None);
         assert_eq!(domain_of_email("x@localhost"), None);
@@ -303,12 +367,18 @@ mod tests {
             Some(HarvestDecision::Enrich { force: false, .. })
         ));
         let no_site = inputs("Cedarforge Robotics", None);
-        assert!(matches!(decide(no_site, None, None, 0), Some(HarvestDecision::Skip { .. })));
+        assert!(matches!(
+            decide(no_site, None, None, 0),
+            Some(HarvestDecision::Skip { .. })
+        ));
         let linkedin_only = StoredInputs {
             linkedin_url: Some("https://www.linkedin.com/company/cedarforge".into()),
             ..StoredInputs::default()
         };
-        assert!(matches!(decide(linkedin_only, None, None, 0), Some(HarvestDecision::Enrich { .. })));
+        assert!(matches!(
+            decide(linkedin_only, None, None, 0),
+            Some(HarvestDecision::Enrich { .. })
+        ));
     }
 
     /// The feedback loop: our own write brings the record back with the same inputs, and
@@ -320,7 +390,10 @@ mod tests {
         assert_eq!(decide(now_inputs.clone(), Some(&done), None, 10_000), None);
 
         let day = Duration::from_secs(86_400);
-        assert_eq!(decide(now_inputs.clone(), Some(&done), Some(day), 10_000), None);
+        assert_eq!(
+            decide(now_inputs.clone(), Some(&done), Some(day), 10_000),
+            None
+        );
         let later = 1_000 + 86_400_000;
         assert!(matches!(
             decide(now_inputs, Some(&done), Some(day), later),
@@ -343,10 +416,16 @@ mod tests {
 
         let parked = item(ItemState::Parked, &now_inputs, false);
         assert_eq!(decide(now_inputs.clone(), Some(&parked), None, 0), None);
-        assert!(matches!(decide(moved.clone(), Some(&parked), None, 0), Some(HarvestDecision::Enrich { .. })));
+        assert!(matches!(
+            decide(moved.clone(), Some(&parked), None, 0),
+            Some(HarvestDecision::Enrich { .. })
+        ));
 
         let pending = item(ItemState::Pending, &now_inputs, false);
         assert_eq!(decide(now_inputs, Some(&pending), None, 0), None);
-        assert!(matches!(decide(moved, Some(&pending), None, 0), Some(HarvestDecision::Enrich { .. })));
+        assert!(matches!(
+            decide(moved, Some(&pending), None, 0),
+            Some(HarvestDecision::Enrich { .. })
+        ));
     }
 }

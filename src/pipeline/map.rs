@@ -52,7 +52,10 @@ pub fn propose(
             }
         }
         let Some(field) = describe.field(&mapping.target) else {
-            proposal.notes.push(format!("{}: not in describe; value left out", mapping.target));
+            proposal.notes.push(format!(
+                "{}: not in describe; value left out",
+                mapping.target
+            ));
             continue;
         };
         match convert(mapping, field, raw) {
@@ -62,7 +65,9 @@ pub fn propose(
                 }
                 proposal.values.insert(field.name.clone(), value);
             }
-            Err(why) => proposal.notes.push(format!("{}: {why}; value left out", mapping.target)),
+            Err(why) => proposal
+                .notes
+                .push(format!("{}: {why}; value left out", mapping.target)),
         }
     }
     proposal
@@ -75,7 +80,11 @@ pub fn lookup<'a>(payload: &'a Map<String, Value>, source: &Source) -> Option<&'
         Source::Pointer(pointer) => {
             let (first, rest) = split_pointer(pointer);
             let top = payload.get(&first)?;
-            if rest.is_empty() { Some(top) } else { top.pointer(rest) }
+            if rest.is_empty() {
+                Some(top)
+            } else {
+                top.pointer(rest)
+            }
         }
     };
     value.filter(|v| !v.is_null())
@@ -103,7 +112,7 @@ pub fn convert(
 ) -> Result<(Value, Option<String>), String> {
     match mapping.convert {
         Conversion::Text => {
-            let text = as_text(raw, mapping.separator.as_deref().unwrap_or(", "));
+            let text = as_text(raw, &mapping.separator);
             let limit = text_limit(mapping.max_length, field);
             Ok(cut(text, limit))
         }
@@ -147,7 +156,10 @@ pub fn convert(
         Conversion::Picklist => {
             let text = as_text(raw, ";");
             let mapped = mapping.picklist_map.get(&text).cloned().unwrap_or(text);
-            let known = field.picklist_values.iter().find(|v| v.eq_ignore_ascii_case(&mapped));
+            let known = field
+                .picklist_values
+                .iter()
+                .find(|v| v.eq_ignore_ascii_case(&mapped));
             match known {
                 Some(value) => Ok((Value::String(value.clone()), None)),
                 None if field.restricted_picklist => Err(format!(
@@ -183,16 +195,21 @@ fn cut(text: String, limit: Option<usize>) -> (Value, Option<String>) {
 fn as_text(raw: &Value, separator: &str) -> String {
     match raw {
         Value::String(s) => s.clone(),
-        Value::Array(items) => {
-            items.iter().filter(|v| !v.is_null()).map(|v| as_text(v, separator)).collect::<Vec<_>>().join(separator)
-        }
+        Value::Array(items) => items
+            .iter()
+            .filter(|v| !v.is_null())
+            .map(|v| as_text(v, separator))
+            .collect::<Vec<_>>()
+            .join(separator),
         other => other.to_string(),
     }
 }
 
 fn as_number(raw: &Value) -> Result<f64, String> {
     match raw {
-        Value::Number(n) => n.as_f64().ok_or_else(|| format!("{n} is not a finite number")),
+        Value::Number(n) => n
+            .as_f64()
+            .ok_or_else(|| format!("{n} is not a finite number")),
         Value::String(s) => s
             .trim()
             .trim_end_matches('%')
@@ -205,14 +222,9 @@ fn as_number(raw: &Value) -> Result<f64, String> {
     }
 }
 
-fn round_to_scale(n: f64, scale: Option<u32>) -> f64 {
-    match scale {
-        Some(scale) => {
-            let factor = 10f64.powi(i32::try_from(scale.min(15)).unwrap_or(15));
-            (n * factor).round() / factor
-        }
-        None => n,
-    }
+fn round_to_scale(n: f64, scale: u32) -> f64 {
+    let factor = 10f64.powi(i32::try_from(scale.min(15)).unwrap_or(15));
+    (n * factor).round() / factor
 }
 
 fn number(n: f64) -> Result<Value, String> {
@@ -220,7 +232,9 @@ fn number(n: f64) -> Result<Value, String> {
         #[expect(clippy::cast_possible_truncation, reason = "integral and in range")]
         return Ok(Value::from(n as i64));
     }
-    Number::from_f64(n).map(Value::Number).ok_or_else(|| format!("{n} is not a finite number"))
+    Number::from_f64(n)
+        .map(Value::Number)
+        .ok_or_else(|| format!("{n} is not a finite number"))
 }
 
 fn kind_of(value: &Value) -> &'static str {
@@ -279,7 +293,11 @@ pub fn decide(
                 (Some(c), Some(w)) => same_value(c, w),
                 _ => false,
             };
-            if empty || ours { Decision::Write } else { Decision::KeepPersonEdit }
+            if empty || ours {
+                Decision::Write
+            } else {
+                Decision::KeepPersonEdit
+            }
         }
         Overwrite::Never => {
             if empty && last_written.is_none() {
@@ -337,14 +355,18 @@ pub fn check_mapping(fields: &[FieldMapping], describe: &ObjectDescribe) -> Vec<
                 "field {}.{} is of type {} and cannot take a {} value: use one of {}",
                 describe.name,
                 field.name,
-                field.field_type,
-                mapping.convert,
+                type_name(&field.field_type),
+                mapping.convert.as_str(),
                 fitting_conversions(&field.field_type)
             ));
         }
         if mapping.convert == Conversion::Picklist && field.restricted_picklist {
             for sf_value in mapping.picklist_map.values() {
-                if !field.picklist_values.iter().any(|v| v.eq_ignore_ascii_case(sf_value)) {
+                if !field
+                    .picklist_values
+                    .iter()
+                    .any(|v| v.eq_ignore_ascii_case(sf_value))
+                {
                     problems.push(format!(
                         "field {}.{} is a restricted picklist without the value `{sf_value}` \
                          named in the mapping's value map",
@@ -362,7 +384,7 @@ fn conversion_fits(conversion: Conversion, field_type: &FieldType) -> bool {
     match conversion {
         Conversion::Text => matches!(
             field_type,
-            F::String | F::TextArea | F::Url | F::Picklist | F::MultiPicklist | F::Email | F::Phone
+            F::String | F::Textarea | F::Url | F::Picklist | F::Multipicklist | F::Email | F::Phone
         ),
         Conversion::Number => {
             matches!(field_type, F::Double | F::Currency | F::Percent | F::Int)
@@ -372,8 +394,35 @@ fn conversion_fits(conversion: Conversion, field_type: &FieldType) -> bool {
         Conversion::Boolean => matches!(field_type, F::Boolean),
         Conversion::Date => matches!(field_type, F::Date),
         Conversion::Picklist => {
-            matches!(field_type, F::Picklist | F::MultiPicklist | F::String | F::TextArea)
+            matches!(
+                field_type,
+                F::Picklist | F::Multipicklist | F::String | F::Textarea
+            )
         }
+    }
+}
+
+fn type_name(field_type: &FieldType) -> &str {
+    use FieldType as F;
+    match field_type {
+        F::Id => "id",
+        F::Reference => "reference",
+        F::String => "string",
+        F::Textarea => "textarea",
+        F::Picklist => "picklist",
+        F::Multipicklist => "multipicklist",
+        F::Boolean => "boolean",
+        F::Int => "int",
+        F::Double => "double",
+        F::Currency => "currency",
+        F::Percent => "percent",
+        F::Date => "date",
+        F::Datetime => "datetime",
+        F::Time => "time",
+        F::Email => "email",
+        F::Phone => "phone",
+        F::Url => "url",
+        F::Other(name) => name,
     }
 }
 
@@ -387,9 +436,16 @@ fn fitting_conversions(field_type: &FieldType) -> String {
         Conversion::Date,
         Conversion::Picklist,
     ];
-    let fits: Vec<String> =
-        all.into_iter().filter(|c| conversion_fits(*c, field_type)).map(|c| c.to_string()).collect();
-    if fits.is_empty() { "none (map another field)".into() } else { fits.join(", ") }
+    let fits: Vec<String> = all
+        .into_iter()
+        .filter(|c| conversion_fits(*c, field_type))
+        .map(|c| c.as_str().to_owned())
+        .collect();
+    if fits.is_empty() {
+        "none (map another field)".into()
+    } else {
+        fits.join(", ")
+    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! [`driver`] runs dispatch, poll and write-back continuously over the store, so that a
 //! restart after a crash resumes from whatever the store holds.
 
+pub mod connect;
 pub mod driver;
 pub mod harvest;
 pub mod map;
@@ -23,12 +24,12 @@ use crate::store::{Store, StoreError};
 /// Why a pass or a stage stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
-    /// Salesforce failed after its own retries.
+    /// Salesforce failed after its own retries (boxed: the error is large).
     #[error(transparent)]
-    Salesforce(#[from] SalesforceError),
-    /// Kernel failed after its own retries.
+    Salesforce(Box<SalesforceError>),
+    /// Kernel failed after its own retries (boxed: the error is large).
     #[error(transparent)]
-    Kernel(#[from] KernelError),
+    Kernel(Box<KernelError>),
     /// The state store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -48,6 +49,9 @@ pub enum PipelineError {
         /// `salesforce.daily_api_share`.
         share: f64,
     },
+    /// The cron scheduler failed to start or refused a schedule.
+    #[error("scheduler: {0}")]
+    Scheduler(String),
     /// A mapping does not fit the org (found by describe).
     #[error("object sync {object_sync}: {problems:?}")]
     Mapping {
@@ -56,6 +60,18 @@ pub enum PipelineError {
         /// One message per problem.
         problems: Vec<String>,
     },
+}
+
+impl From<SalesforceError> for PipelineError {
+    fn from(e: SalesforceError) -> Self {
+        PipelineError::Salesforce(Box::new(e))
+    }
+}
+
+impl From<KernelError> for PipelineError {
+    fn from(e: KernelError) -> Self {
+        PipelineError::Kernel(Box::new(e))
+    }
 }
 
 impl PipelineError {
@@ -90,7 +106,10 @@ pub struct SalesforceGuard {
 impl SalesforceGuard {
     /// A guard for `share` of the daily allowance.
     pub fn new(share: f64) -> Self {
-        SalesforceGuard { share, paused: AtomicBool::new(false) }
+        SalesforceGuard {
+            share,
+            paused: AtomicBool::new(false),
+        }
     }
 
     /// Whether calls are paused now.
@@ -100,7 +119,9 @@ impl SalesforceGuard {
 
     /// Updates the pause from the usage the client saw last.
     pub fn observe(&self, client: &SalesforceClient) {
-        let Some(usage) = client.api_usage() else { return };
+        let Some(usage) = client.api_usage() else {
+            return;
+        };
         let spent = usage.max > 0 && usage.used as f64 >= self.share * usage.max as f64;
         let was = self.paused.swap(spent, Ordering::Relaxed);
         if spent && !was {
@@ -111,10 +132,17 @@ impl SalesforceGuard {
                 "salesforce daily api share reached: harvest and write-back paused"
             );
         } else if !spent && was {
-            tracing::info!(used = usage.used, max = usage.max, "salesforce api usage recovered");
+            tracing::info!(
+                used = usage.used,
+                max = usage.max,
+                "salesforce api usage recovered"
+            );
         }
-        metrics::gauge!("kernel_sync_salesforce_daily_api_usage_ratio")
-            .set(if usage.max > 0 { usage.used as f64 / usage.max as f64 } else { 0.0 });
+        metrics::gauge!("kernel_sync_salesforce_daily_api_usage_ratio").set(if usage.max > 0 {
+            usage.used as f64 / usage.max as f64
+        } else {
+            0.0
+        });
     }
 
     /// Fails when calls are paused.
@@ -126,8 +154,14 @@ impl SalesforceGuard {
         if !self.is_paused() {
             return Ok(());
         }
-        let usage = client.api_usage().unwrap_or_default();
-        Err(PipelineError::SalesforceBudgetSpent { used: usage.used, max: usage.max, share: self.share })
+        let usage = client
+            .api_usage()
+            .unwrap_or(crate::salesforce::ApiUsage { used: 0, max: 0 });
+        Err(PipelineError::SalesforceBudgetSpent {
+            used: usage.used,
+            max: usage.max,
+            share: self.share,
+        })
     }
 }
 
@@ -148,6 +182,8 @@ pub struct Engine {
     pub integration_user: String,
     /// The daily API budget guard.
     pub salesforce_guard: Arc<SalesforceGuard>,
+    /// The poll cadence.
+    pub cadence: crate::kernel::CadenceSettings,
 }
 
 impl Engine {
@@ -177,13 +213,20 @@ impl Engine {
             let describe = salesforce.describe(&sync.object).await?;
             let problems = check_plan(sync, &describe);
             if !problems.is_empty() {
-                return Err(PipelineError::Mapping { object_sync: sync.name.clone(), problems });
+                return Err(PipelineError::Mapping {
+                    object_sync: sync.name.clone(),
+                    problems,
+                });
             }
-            plans.push(ObjectPlan { sync: sync.clone(), describe });
+            plans.push(ObjectPlan {
+                sync: sync.clone(),
+                describe,
+            });
         }
         let guard = Arc::new(SalesforceGuard::new(settings.salesforce.daily_api_share));
         guard.observe(&salesforce);
         Ok(Engine {
+            cadence: connect::cadence(&settings.kernel.poll),
             settings,
             store,
             salesforce,
@@ -207,14 +250,14 @@ pub fn check_plan(sync: &ObjectSync, describe: &ObjectDescribe) -> Vec<String> {
         _ => None,
     };
     for field in sync.input_fields() {
-        let Some(found) = describe.field(&field) else {
+        let Some(found) = describe.field(field) else {
             problems.push(format!(
                 "input field {}.{field} does not exist (or the integration user cannot read it)",
                 describe.name
             ));
             continue;
         };
-        let is_email_input = email_field.is_some_and(|f| f.eq_ignore_ascii_case(&field));
+        let is_email_input = email_field.is_some_and(|f| f.eq_ignore_ascii_case(field));
         match found.field_type {
             FieldType::Email if !is_email_input => problems.push(format!(
                 "input field {}.{field} holds email addresses: only company data may be sent \

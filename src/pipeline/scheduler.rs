@@ -45,9 +45,9 @@ pub struct ObjectReport {
 impl PassReport {
     /// Whether every record of the pass made it (nothing parked, nothing left, no failure).
     pub fn all_made_it(&self) -> bool {
-        self.objects.iter().all(|o| {
-            o.counts.parked == 0 && o.left_active == 0 && o.harvest_error.is_none()
-        })
+        self.objects
+            .iter()
+            .all(|o| o.counts.parked == 0 && o.left_active == 0 && o.harvest_error.is_none())
     }
 }
 
@@ -61,9 +61,15 @@ impl Engine {
     pub async fn resume(&self) -> Result<(), PipelineError> {
         let recovered = self.store.recover_interrupted().await?;
         let open = self.store.open_executions().await?;
-        self.kernel.budget().adopt_open(u32::try_from(open).unwrap_or(u32::MAX));
+        self.kernel
+            .budget()
+            .adopt_open(u32::try_from(open).unwrap_or(u32::MAX));
         if recovered > 0 || open > 0 {
-            tracing::info!(recovered, open_executions = open, "resuming work left by a previous process");
+            tracing::info!(
+                recovered,
+                open_executions = open,
+                "resuming work left by a previous process"
+            );
         }
         Ok(())
     }
@@ -87,11 +93,16 @@ impl Engine {
         let mut runs = HashMap::new();
 
         for name in names {
-            let Some(plan) = self.plan(name) else { continue };
+            let Some(plan) = self.plan(name) else {
+                continue;
+            };
             let run_id = self.store.start_run(name).await?;
             runs.insert(name.clone(), run_id);
             let started = Instant::now();
-            let mut object = ObjectReport { name: name.clone(), ..ObjectReport::default() };
+            let mut object = ObjectReport {
+                name: name.clone(),
+                ..ObjectReport::default()
+            };
             match self.harvest(plan, run_id).await {
                 Ok(counts) => object.counts = counts,
                 Err(e) if e.needs_operator() => return Err(e),
@@ -116,18 +127,28 @@ impl Engine {
         let end = if *shutdown.borrow() {
             DriveEnd::Shutdown
         } else {
-            self.drive(names, DriveUntil::Idle { deadline }, shutdown, counts.clone()).await?
+            self.drive(
+                names,
+                DriveUntil::Idle { deadline },
+                shutdown,
+                counts.clone(),
+            )
+            .await?
         };
         report.end = Some(end.clone());
 
-        let drive: HashMap<String, DriveCounts> = counts.lock().map(|c| c.clone()).unwrap_or_default();
+        let drive: HashMap<String, DriveCounts> =
+            counts.lock().map(|c| c.clone()).unwrap_or_default();
         for object in &mut report.objects {
             let done = drive.get(&object.name).cloned().unwrap_or_default();
             object.counts.written = done.written;
             object.counts.parked = done.parked;
             object.counts.dropped = done.dropped;
             object.submitted = done.submitted;
-            object.left_active = self.store.active_count(std::slice::from_ref(&object.name)).await?;
+            object.left_active = self
+                .store
+                .active_count(std::slice::from_ref(&object.name))
+                .await?;
             let outcome = match (&end, &object.harvest_error) {
                 (_, Some(e)) => format!("failed: {e}"),
                 (DriveEnd::Idle, None) if object.counts.parked == 0 => "complete".to_owned(),
@@ -136,7 +157,9 @@ impl Engine {
                 (DriveEnd::Shutdown, None) => "interrupted".to_owned(),
             };
             if let Some(run_id) = runs.get(&object.name) {
-                self.store.finish_run(*run_id, &outcome, &object.counts).await?;
+                self.store
+                    .finish_run(*run_id, &outcome, &object.counts)
+                    .await?;
             }
             tracing::info!(
                 object_sync = %object.name,
@@ -161,7 +184,10 @@ impl Engine {
     ///
     /// The scheduler could not start, a schedule did not parse, or the drive failed in a
     /// way an operator must fix.
-    pub async fn run_daemon(&self, mut shutdown: watch::Receiver<bool>) -> Result<(), PipelineError> {
+    pub async fn run_daemon(
+        &self,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> Result<(), PipelineError> {
         self.resume().await?;
         let names: Vec<String> = self.plans.iter().map(|p| p.sync.name.clone()).collect();
         let (tick_tx, mut tick_rx) = mpsc::channel::<String>(names.len().max(1) * 2);
@@ -191,11 +217,19 @@ impl Engine {
             let names = names.clone();
             let shutdown = shutdown.clone();
             let counts = counts.clone();
-            tokio::spawn(async move { engine.drive(&names, DriveUntil::Shutdown, shutdown, counts).await })
+            tokio::spawn(async move {
+                engine
+                    .drive(&names, DriveUntil::Shutdown, shutdown, counts)
+                    .await
+            })
         };
 
-        let running: Arc<HashMap<String, AtomicBool>> =
-            Arc::new(names.iter().map(|n| (n.clone(), AtomicBool::new(false))).collect());
+        let running: Arc<HashMap<String, AtomicBool>> = Arc::new(
+            names
+                .iter()
+                .map(|n| (n.clone(), AtomicBool::new(false)))
+                .collect(),
+        );
         let mut harvests = tokio::task::JoinSet::new();
         loop {
             tokio::select! {
@@ -272,6 +306,7 @@ impl Engine {
     }
 }
 
+#[expect(clippy::needless_pass_by_value, reason = "used as a map_err function")]
 fn scheduler_error(e: tokio_cron_scheduler::JobSchedulerError) -> PipelineError {
     PipelineError::Scheduler(e.to_string())
 }

@@ -36,7 +36,9 @@ impl Engine {
         current: &Map<String, Value>,
         last_written: Option<&Map<String, Value>>,
     ) -> Vec<FieldChange> {
-        let Some(plan) = self.plan(object_sync) else { return Vec::new() };
+        let Some(plan) = self.plan(object_sync) else {
+            return Vec::new();
+        };
         let mut changes = Vec::new();
         for (field, value) in proposed {
             let policy = plan
@@ -48,7 +50,12 @@ impl Engine {
             let now = get_field(current, field).filter(|v| !v.is_null()).cloned();
             let ours = last_written.and_then(|w| get_field(w, field));
             let decision = map::decide(policy, now.as_ref(), value, ours);
-            changes.push(FieldChange { field: field.clone(), current: now, proposed: value.clone(), decision });
+            changes.push(FieldChange {
+                field: field.clone(),
+                current: now,
+                proposed: value.clone(),
+                decision,
+            });
         }
         changes
     }
@@ -64,9 +71,13 @@ impl Engine {
         mut batch: Vec<WorkItem>,
         counts: &CountsHandle,
     ) -> Result<(), PipelineError> {
-        let Some(first) = batch.first() else { return Ok(()) };
+        let Some(first) = batch.first() else {
+            return Ok(());
+        };
         let object_sync = first.object_sync.clone();
-        let Some(plan) = self.plan(&object_sync) else { return Ok(()) };
+        let Some(plan) = self.plan(&object_sync) else {
+            return Ok(());
+        };
         let object = plan.sync.object.clone();
 
         // 1. What the records hold now, and what kernel-sync wrote to them before.
@@ -81,7 +92,11 @@ impl Engine {
         let ids: Vec<String> = batch.iter().map(|i| i.record_id.clone()).collect();
         let field_refs: Vec<&str> = fields.iter().map(String::as_str).collect();
         self.salesforce_guard.check_with(&self.salesforce)?;
-        let records = match self.salesforce.read_by_ids(&object, &field_refs, &ids).await {
+        let records = match self
+            .salesforce
+            .read_by_ids(&object, &field_refs, &ids)
+            .await
+        {
             Ok(records) => records,
             Err(e) => return self.batch_failed(batch, e.into()).await,
         };
@@ -98,9 +113,17 @@ impl Engine {
                 self.drop_item(&mut item, counts).await?;
                 continue;
             };
-            let proposed = item.pending_write.as_ref().map(|w| w.fields.clone()).unwrap_or_default();
-            let changes =
-                self.plan_changes(&object_sync, &proposed, now_values, written_before.get(&item.record_id));
+            let proposed = item
+                .pending_write
+                .as_ref()
+                .map(|w| w.fields.clone())
+                .unwrap_or_default();
+            let changes = self.plan_changes(
+                &object_sync,
+                &proposed,
+                now_values,
+                written_before.get(&item.record_id),
+            );
             let to_write: Map<String, Value> = changes
                 .into_iter()
                 .filter(|c| c.decision == map::Decision::Write)
@@ -130,15 +153,27 @@ impl Engine {
         metrics::counter!("kernel_sync_salesforce_write_calls_total").increment(1);
         for ((mut item, update), outcome) in update_items.into_iter().zip(updates).zip(outcomes) {
             match outcome {
-                RecordOutcome::Written => self.finish_write(&mut item, &update.fields, counts).await?,
+                RecordOutcome::Written => {
+                    self.finish_write(&mut item, &update.fields, counts).await?;
+                }
                 RecordOutcome::Gone => self.drop_item(&mut item, counts).await?,
                 RecordOutcome::Retryable { code, message } => {
-                    self.retry_write(&mut item, format!("{code}: {message}"), counts).await?;
+                    self.retry_write(&mut item, format!("{code}: {message}"), counts)
+                        .await?;
                 }
-                RecordOutcome::Rejected { status_code, message, fields } => {
+                RecordOutcome::Rejected {
+                    status_code,
+                    message,
+                    fields,
+                } => {
                     let is_final = item.pending_write.as_ref().is_some_and(|w| w.is_final);
-                    let fields = if fields.is_empty() { String::new() } else { format!(" ({})", fields.join(", ")) };
-                    let reason = format!("salesforce rejected the update: {status_code}: {message}{fields}");
+                    let fields = if fields.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", fields.join(", "))
+                    };
+                    let reason =
+                        format!("salesforce rejected the update: {status_code}: {message}{fields}");
                     if is_final {
                         tracing::error!(object_sync = %item.object_sync, record_id = %item.record_id, code = %status_code, "salesforce rejected a record's update; parked");
                         self.park(&mut item, reason, counts).await?;
@@ -178,7 +213,11 @@ impl Engine {
         Ok(())
     }
 
-    async fn drop_item(&self, item: &mut WorkItem, counts: &CountsHandle) -> Result<(), PipelineError> {
+    async fn drop_item(
+        &self,
+        item: &mut WorkItem,
+        counts: &CountsHandle,
+    ) -> Result<(), PipelineError> {
         if item.state == ItemState::Open {
             self.kernel.budget().release_slot();
         }
@@ -217,12 +256,18 @@ impl Engine {
 
     /// The whole call failed: every item waits and is tried again, unless an operator must
     /// act or the call can never succeed.
-    async fn batch_failed(&self, items: Vec<WorkItem>, error: PipelineError) -> Result<(), PipelineError> {
-        let permanent = matches!(&error, PipelineError::Salesforce(e) if e.kind() == SfErrorKind::Permanent);
+    async fn batch_failed(
+        &self,
+        items: Vec<WorkItem>,
+        error: PipelineError,
+    ) -> Result<(), PipelineError> {
+        let permanent =
+            matches!(&error, PipelineError::Salesforce(e) if e.kind() == SfErrorKind::Permanent);
         let counts = CountsHandle::default();
         for mut item in items {
             if permanent {
-                self.retry_write(&mut item, error.to_string(), &counts).await?;
+                self.retry_write(&mut item, error.to_string(), &counts)
+                    .await?;
             } else {
                 item.next_action_at = now_ms() + 5_000;
                 item.reason = Some(error.to_string());

@@ -618,43 +618,28 @@ impl Store {
         if object_syncs.is_empty() {
             return Ok(None);
         }
-        let names = in_list(2, object_syncs.len());
+        // One statement, so SQLite takes the write lock at once (a read that later upgrades
+        // to a write fails with SQLITE_BUSY when another writer committed in between).
+        let names = in_list(3, object_syncs.len());
         let lock = match self.backend {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
         let sql = format!(
-            "SELECT {ITEM_COLUMNS} FROM work_items WHERE state = 'pending' \
-             AND next_action_at <= $1 AND object_sync IN ({names}) \
-             ORDER BY next_action_at, id LIMIT 1{lock}"
+            "UPDATE work_items SET state = 'submitting', updated_at = $2 WHERE id = ( \
+                 SELECT id FROM work_items WHERE state = 'pending' AND next_action_at <= $1 \
+                 AND object_sync IN ({names}) ORDER BY next_action_at, id LIMIT 1{lock}) \
+             AND state = 'pending' RETURNING {ITEM_COLUMNS}"
         );
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(StoreError::db("begin claim"))?;
-        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(now);
+        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(now).bind(now_ms());
         for name in object_syncs {
             query = query.bind(name);
         }
-        let Some(row) = query
-            .fetch_optional(&mut *tx)
+        let row = query
+            .fetch_optional(&self.pool)
             .await
-            .map_err(StoreError::db("claim"))?
-        else {
-            return Ok(None);
-        };
-        let mut item = decode_item(&row)?;
-        item.state = ItemState::Submitting;
-        item.updated_at = now_ms();
-        sqlx::query("UPDATE work_items SET state = 'submitting', updated_at = $1 WHERE id = $2")
-            .bind(item.updated_at)
-            .bind(item.id)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::db("mark submitting"))?;
-        tx.commit().await.map_err(StoreError::db("commit claim"))?;
-        Ok(Some(item))
+            .map_err(StoreError::db("claim"))?;
+        row.as_ref().map(decode_item).transpose()
     }
 
     /// Open items whose next poll is due, earliest first.
