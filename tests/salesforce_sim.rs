@@ -418,7 +418,8 @@ async fn refresh_token_flow_and_unsupported_grants() {
         assert_eq!(status, 400);
         assert_eq!(
             body,
-            json!({"error": "unsupported_grant_type", "error_description": "grant type not supported"})
+            json!({"error": "unsupported_grant_type",
+                   "error_description": "grant type not supported"})
         );
     }
 
@@ -510,7 +511,8 @@ async fn query_records_have_attributes_and_describe_spelling() {
     let answer = query(
         &sim,
         &token,
-        "select id, name, systemmodstamp, kernel_is_b2b__c from account where id = '001000000000001AAA'",
+        "select id, name, systemmodstamp, kernel_is_b2b__c from account \
+         where id = '001000000000001AAA'",
         None,
     )
     .await;
@@ -596,6 +598,11 @@ async fn describe_answers_field_metadata() {
 
 // ----- sObject Collections -----
 
+/// One Collections entry updating `field` of the Account `id`.
+fn account(id: &str, field: &str, value: &Value) -> Value {
+    json!({"attributes": {"type": "Account"}, "id": id, field: value})
+}
+
 /// One call with every per-record outcome, in request order and in the real shapes; the good
 /// records are written and stamped with the token's user.
 #[tokio::test]
@@ -611,16 +618,16 @@ async fn collections_update_reports_mixed_outcomes() {
             {"attributes": {"type": "Account"}, "id": "001000000000001AAA",
              "Kernel_Funding_Stage__c": "Series A", "NumberOfEmployees": 120,
              "Kernel_Headcount_Growth__c": 12.345, "Kernel_Last_Funding_Date__c": "2024-03-01"},
-            {"attributes": {"type": "Account"}, "id": "001000000000002AAA", "Colour__c": "red"},
-            {"attributes": {"type": "Account"}, "id": "001000000000003AAA", "Kernel_Score__c": 5},
-            {"attributes": {"type": "Account"}, "id": "001000000000004AAA", "NumberOfEmployees": "many"},
-            {"attributes": {"type": "Account"}, "id": "001000000000005AAA", "BillingCountry": "x".repeat(81)},
-            {"attributes": {"type": "Account"}, "id": "001000000000006AAA", "Kernel_Funding_Stage__c": "Public"},
-            {"attributes": {"type": "Account"}, "id": "001000000000007AAA", "Kernel_Founded_Year__c": 1950},
-            {"attributes": {"type": "Account"}, "id": "001000000000010AAA", "Industry": "Retail"},
-            {"attributes": {"type": "Account"}, "id": "001000000000999AAA", "Industry": "Retail"},
-            {"attributes": {"type": "Account"}, "id": "00Q000000000001AAA", "Industry": "Retail"},
-            {"attributes": {"type": "Account"}, "id": "001000000000008AAA", "Industry": "Not A Real Industry"},
+            account("001000000000002AAA", "Colour__c", &json!("red")),
+            account("001000000000003AAA", "Kernel_Score__c", &json!(5)),
+            account("001000000000004AAA", "NumberOfEmployees", &json!("many")),
+            account("001000000000005AAA", "BillingCountry", &json!("x".repeat(81))),
+            account("001000000000006AAA", "Kernel_Funding_Stage__c", &json!("Public")),
+            account("001000000000007AAA", "Kernel_Founded_Year__c", &json!(1950)),
+            account("001000000000010AAA", "Industry", &json!("Retail")),
+            account("001000000000999AAA", "Industry", &json!("Retail")),
+            account("00Q000000000001AAA", "Industry", &json!("Retail")),
+            account("001000000000008AAA", "Industry", &json!("Not A Real Industry")),
         ],
     });
     let answer = patch_collection(&sim, &token, &body).await;
@@ -695,8 +702,8 @@ async fn collections_update_all_or_none_rolls_back() {
     let body = json!({
         "allOrNone": true,
         "records": [
-            {"attributes": {"type": "Account"}, "id": "001000000000001AAA", "Industry": "Retail"},
-            {"attributes": {"type": "Account"}, "id": "001000000000002AAA", "Kernel_Founded_Year__c": 1900},
+            account("001000000000001AAA", "Industry", &json!("Retail")),
+            account("001000000000002AAA", "Kernel_Founded_Year__c", &json!(1900)),
         ],
     });
     let answer = patch_collection(&sim, &token, &body).await;
@@ -713,4 +720,576 @@ async fn collections_update_all_or_none_rolls_back() {
     );
     let record = sim.record("Account", "001000000000001AAA").expect("record");
     assert_eq!(record["Industry"], Value::Null);
+}
+
+// ----- SOQL subset over HTTP -----
+
+/// Every supported construct, checked against ids computed from the fixtures' own values.
+#[tokio::test]
+async fn soql_subset_filters_orders_and_limits() {
+    let sim = start(OrgSimConfig::default()).await;
+    let token = token(&sim).await;
+
+    // Give a few records values the fixtures leave empty, as a person would.
+    let edits = [
+        (
+            "001000000000001AAA",
+            json!({"NumberOfEmployees": 50, "Name": "O'Hara \"Quoted\" \\ Labs"}),
+        ),
+        (
+            "001000000000002AAA",
+            json!({"NumberOfEmployees": 500, "Kernel_Is_B2B__c": true,
+            "Kernel_Last_Funding_Date__c": "2024-01-01", "Name": "Line\nBreak\tTab Co"}),
+        ),
+        (
+            "001000000000003AAA",
+            json!({"NumberOfEmployees": 5000, "Kernel_Is_B2B__c": true,
+            "Kernel_Last_Funding_Date__c": "2023-06-30", "Name": "Caf\u{e9} 100% Real_Name"}),
+        ),
+    ];
+    for (id, fields) in edits {
+        let fields = fields.as_object().expect("object").clone();
+        sim.edit("Account", id, &fields, None).expect("edit");
+    }
+
+    let one = |id: &str| vec![id.to_string()];
+    let cases: Vec<(&str, Vec<String>)> = vec![
+        (
+            "SELECT Id FROM Account WHERE NumberOfEmployees = 500",
+            one("001000000000002AAA"),
+        ),
+        (
+            "SELECT Id FROM Account WHERE NumberOfEmployees > 50 ORDER BY NumberOfEmployees DESC",
+            vec!["001000000000003AAA".into(), "001000000000002AAA".into()],
+        ),
+        (
+            "SELECT Id FROM Account WHERE NumberOfEmployees >= 50 AND NumberOfEmployees <= 500 \
+          ORDER BY NumberOfEmployees",
+            vec!["001000000000001AAA".into(), "001000000000002AAA".into()],
+        ),
+        (
+            "SELECT Id FROM Account WHERE NumberOfEmployees < 500 AND NumberOfEmployees != null",
+            one("001000000000001AAA"),
+        ),
+        (
+            "SELECT Id FROM Account WHERE NumberOfEmployees IN (50, 5000) ORDER BY Id",
+            vec!["001000000000001AAA".into(), "001000000000003AAA".into()],
+        ),
+        (
+            "SELECT Id FROM Account WHERE NumberOfEmployees NOT IN (50, 5000) \
+             AND NumberOfEmployees != null",
+            one("001000000000002AAA"),
+        ),
+        (
+            "SELECT Id FROM Account WHERE Kernel_Is_B2B__c = true \
+             AND NOT Kernel_Last_Funding_Date__c < 2024-01-01",
+            one("001000000000002AAA"),
+        ),
+        (
+            "SELECT Id FROM Account WHERE Kernel_Last_Funding_Date__c = 2023-06-30",
+            one("001000000000003AAA"),
+        ),
+        (
+            "SELECT Id FROM Account WHERE (NumberOfEmployees = 50 OR NumberOfEmployees = 5000) \
+             AND Kernel_Is_B2B__c = false",
+            one("001000000000001AAA"),
+        ),
+        (
+            r#"SELECT Id FROM Account WHERE Name = 'o\'hara \"quoted\" \\ labs'"#,
+            one("001000000000001AAA"),
+        ),
+        (
+            r"SELECT Id FROM Account WHERE Name = 'Line\nBreak\tTab Co'",
+            one("001000000000002AAA"),
+        ),
+        (
+            r"SELECT Id FROM Account WHERE Name = 'Caf\u00e9 100% Real_Name'",
+            one("001000000000003AAA"),
+        ),
+        (
+            r"SELECT Id FROM Account WHERE Name LIKE '%100\% Real\_%'",
+            one("001000000000003AAA"),
+        ),
+        (
+            "SELECT Id FROM Account WHERE Name LIKE 'caf_ 1%'",
+            one("001000000000003AAA"),
+        ),
+        // The person's edit moved this record's SystemModstamp away from its fixture value.
+        (
+            "SELECT Id FROM Account WHERE SystemModstamp = 2026-11-02T09:07:01Z",
+            vec![],
+        ),
+        (
+            "SELECT Id FROM Account WHERE CreatedDate = 2026-11-02T10:07:01+01:00",
+            one("001000000000002AAA"),
+        ),
+        (
+            "SELECT Id FROM Account WHERE CreatedDate > 2026-11-02T09:07:00.999Z \
+             AND CreatedDate < 2026-11-02T09:07:01.001Z",
+            one("001000000000002AAA"),
+        ),
+        (
+            "SELECT Id FROM Account ORDER BY NumberOfEmployees DESC NULLS LAST, Id LIMIT 2",
+            vec!["001000000000003AAA".into(), "001000000000002AAA".into()],
+        ),
+        (
+            "SELECT Id FROM Account WHERE Id IN ('001000000000004AAA', '001000000000005') \
+             ORDER BY Id DESC",
+            vec!["001000000000005AAA".into(), "001000000000004AAA".into()],
+        ),
+        (
+            "select id from ACCOUNT where ID = '001000000000006AAA' limit 1",
+            one("001000000000006AAA"),
+        ),
+    ];
+    for (soql, expected) in cases {
+        assert_eq!(ids(&sim, &token, soql).await, expected, "{soql}");
+    }
+
+    // Nulls sort first ascending by default: the 257 accounts without a headcount lead.
+    let ordered = ids(
+        &sim,
+        &token,
+        "SELECT Id FROM Account ORDER BY NumberOfEmployees, Id",
+    )
+    .await;
+    assert_eq!(ordered.len(), 260);
+    assert_eq!(
+        &ordered[257..],
+        [
+            "001000000000001AAA",
+            "001000000000002AAA",
+            "001000000000003AAA"
+        ]
+    );
+    assert_eq!(ordered[0], "001000000000004AAA");
+
+    assert_eq!(sim.stats().queries.len(), 21);
+}
+
+/// Wrong queries answer 400 with the REST error array and Salesforce's caret messages.
+#[tokio::test]
+async fn soql_errors_have_the_real_shape() {
+    let sim = start(OrgSimConfig::default()).await;
+    let token = token(&sim).await;
+
+    let answer = query(&sim, &token, "SELECT Id FROM Account WHERE", None).await;
+    assert_eq!(answer.status, 400);
+    assert_eq!(
+        answer.body,
+        json!([{
+            "message": "\nSELECT Id FROM Account WHERE\n                            ^\n\
+                        ERROR at Row:1:Column:29\nunexpected token: <EOF>",
+            "errorCode": "MALFORMED_QUERY",
+        }])
+    );
+
+    let answer = query(&sim, &token, "SELECT Id, Colour__c FROM Account", None).await;
+    assert_eq!(answer.body[0]["errorCode"], "INVALID_FIELD");
+    let message = answer.body[0]["message"].as_str().expect("message");
+    assert!(
+        message
+            .contains("ERROR at Row:1:Column:12\nNo such column 'Colour__c' on entity 'Account'."),
+        "{message}"
+    );
+
+    let answer = query(&sim, &token, "SELECT Id FROM Contact", None).await;
+    assert_eq!(answer.body[0]["errorCode"], "INVALID_TYPE");
+    let message = answer.body[0]["message"].as_str().expect("message");
+    assert!(
+        message.contains("sObject type 'Contact' is not supported."),
+        "{message}"
+    );
+
+    let answer = query(
+        &sim,
+        &token,
+        "SELECT Id FROM Account WHERE SystemModstamp > '2024-01-01'",
+        None,
+    )
+    .await;
+    assert_eq!(answer.body[0]["errorCode"], "INVALID_FIELD");
+    let message = answer.body[0]["message"].as_str().expect("message");
+    assert!(
+        message.ends_with(
+            "value of filter criterion for field 'SystemModstamp' must be of type dateTime and \
+         should not be enclosed in quotes"
+        ),
+        "{message}"
+    );
+
+    let answer = query(
+        &sim,
+        &token,
+        "SELECT Id FROM Account WHERE Name = 'a' AND Name = 'b' OR Name = 'c'",
+        None,
+    )
+    .await;
+    assert_eq!(answer.body[0]["errorCode"], "MALFORMED_QUERY");
+
+    let answer = query(
+        &sim,
+        &token,
+        r"SELECT Id FROM Account WHERE Name = 'a\qb'",
+        None,
+    )
+    .await;
+    assert_eq!(answer.body[0]["errorCode"], "MALFORMED_QUERY");
+
+    let answer = send(
+        client()
+            .get(format!("{}/services/data/{VERSION}/query", sim.base_url()))
+            .bearer_auth(&token),
+    )
+    .await;
+    assert_eq!(answer.body[0]["errorCode"], "MALFORMED_QUERY");
+}
+
+// ----- limits, expiry, faults -----
+
+/// Every REST call is counted in Sforce-Limit-Info and /limits; a spent allowance answers
+/// 403 REQUEST_LIMIT_EXCEEDED.
+#[tokio::test]
+async fn api_usage_is_counted_and_the_allowance_enforced() {
+    let config = OrgSimConfig {
+        daily_api_allowance: 5,
+        api_usage_start: 1,
+        ..OrgSimConfig::default()
+    };
+    let sim = start(config).await;
+    let token = token(&sim).await;
+
+    let limits = get(&sim, &token, &format!("/services/data/{VERSION}/limits")).await;
+    assert_eq!(limits.status, 200);
+    assert_eq!(limits.limit_info.as_deref(), Some("api-usage=2/5"));
+    assert_eq!(
+        limits.body["DailyApiRequests"],
+        json!({"Max": 5, "Remaining": 3})
+    );
+
+    for expected in ["api-usage=3/5", "api-usage=4/5", "api-usage=5/5"] {
+        let answer = query(&sim, &token, "SELECT Id FROM Lead LIMIT 1", None).await;
+        assert_eq!(answer.status, 200);
+        assert_eq!(answer.limit_info.as_deref(), Some(expected));
+    }
+    let refused = query(&sim, &token, "SELECT Id FROM Lead LIMIT 1", None).await;
+    assert_eq!(refused.status, 403);
+    assert_eq!(
+        refused.body,
+        json!([{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}])
+    );
+    assert_eq!(refused.limit_info.as_deref(), Some("api-usage=5/5"));
+
+    let stats = sim.stats();
+    assert_eq!(stats.api_usage, 5);
+    assert_eq!(stats.api_calls["query"], 4);
+    assert_eq!(stats.api_calls["limits"], 1);
+}
+
+/// A token that has served its calls dies, even in the middle of paging; a new token reads
+/// the rest of the pages.
+#[tokio::test]
+async fn token_expires_after_its_calls_even_mid_paging() {
+    let config = OrgSimConfig {
+        token_max_calls: Some(2),
+        ..OrgSimConfig::default()
+    };
+    let sim = start(config).await;
+    let first_token = token(&sim).await;
+
+    let first = query(
+        &sim,
+        &first_token,
+        "SELECT Id FROM Account ORDER BY Id",
+        Some(100),
+    )
+    .await;
+    let next = first.body["nextRecordsUrl"]
+        .as_str()
+        .expect("more pages")
+        .to_string();
+    assert_eq!(
+        get(
+            &sim,
+            &first_token,
+            &format!("/services/data/{VERSION}/limits")
+        )
+        .await
+        .status,
+        200
+    );
+
+    let expired = get(&sim, &first_token, &next).await;
+    assert_eq!(expired.status, 401);
+    assert_eq!(
+        expired.body,
+        json!([{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}])
+    );
+    assert_eq!(expired.limit_info, None);
+
+    let second_token = token(&sim).await;
+    let rest = get(&sim, &second_token, &next).await;
+    assert_eq!(rest.status, 200);
+    assert_eq!(rest.body["records"].as_array().expect("records").len(), 60);
+
+    let none =
+        send(client().get(format!("{}/services/data/{VERSION}/limits", sim.base_url()))).await;
+    assert_eq!(none.status, 401);
+    sim.revoke_tokens();
+    assert_eq!(
+        get(
+            &sim,
+            &second_token,
+            &format!("/services/data/{VERSION}/limits")
+        )
+        .await
+        .status,
+        401
+    );
+}
+
+/// Injected faults: a 503 on every call, a row lock on every record, then none.
+#[tokio::test]
+async fn faults_inject_unavailability_and_row_locks() {
+    let sim = start(OrgSimConfig::default()).await;
+    let token = token(&sim).await;
+
+    sim.set_faults(Faults {
+        unavailable_share: 1.0,
+        ..Faults::default()
+    })
+    .expect("valid");
+    let answer = query(&sim, &token, "SELECT Id FROM Lead", None).await;
+    assert_eq!(answer.status, 503);
+    assert_eq!(answer.body[0]["errorCode"], "SERVER_UNAVAILABLE");
+
+    sim.set_faults(Faults {
+        lock_row_share: 1.0,
+        ..Faults::default()
+    })
+    .expect("valid");
+    let body = json!({"allOrNone": false, "records": [
+        {"attributes": {"type": "Lead"}, "id": "00Q000000000001AAA", "Country": "Norway"},
+    ]});
+    let answer = patch_collection(&sim, &token, &body).await;
+    assert_eq!(
+        answer.body,
+        json!([{"id": "00Q000000000001AAA", "success": false, "errors": [{
+            "statusCode": "UNABLE_TO_LOCK_ROW",
+            "message": "unable to obtain exclusive access to this record or 1 records: \
+                        00Q000000000001AAA",
+            "fields": [],
+        }]}])
+    );
+    assert_eq!(
+        sim.record("Lead", "00Q000000000001AAA").expect("lead")["Country"],
+        Value::Null
+    );
+
+    let bad = sim.set_faults(Faults {
+        latency_share: 2.0,
+        ..Faults::default()
+    });
+    assert!(bad.is_err());
+
+    // The same through the control surface, and a half share over many records.
+    let url = format!("{}/__sim/faults", sim.base_url());
+    let response = client()
+        .put(&url)
+        .json(&json!({"lock_row_share": 0.5}))
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(response.status().as_u16(), 200);
+    let records: Vec<Value> = (1..=100)
+        .map(|n| {
+            json!({"attributes": {"type": "Lead"}, "id": format!("00Q{n:012}AAA"),
+                   "Country": "Chile"})
+        })
+        .collect();
+    let answer = patch_collection(&sim, &token, &json!({"records": records})).await;
+    let locked = answer
+        .body
+        .as_array()
+        .expect("results")
+        .iter()
+        .filter(|r| r["success"] == false)
+        .count();
+    assert!(
+        (25..=75).contains(&locked),
+        "{locked} of 100 locked at share 0.5"
+    );
+    let response = client()
+        .put(&url)
+        .json(&json!({"lock_row_share": -1}))
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(response.status().as_u16(), 400);
+}
+
+// ----- control surface -----
+
+/// Records added and edited as a person appear to queries with the person as last modifier;
+/// deletes hide them and make writes fail; stats are served over HTTP.
+#[tokio::test]
+async fn control_surface_writes_as_a_person_and_reports_stats() {
+    let sim = start(OrgSimConfig::default()).await;
+    let token = token(&sim).await;
+    let base = sim.base_url().to_string();
+
+    let created = client()
+        .post(format!(
+            "{base}/__sim/records/Prospect_Company__c?as=005000000000002AAA"
+        ))
+        .json(
+            &json!({"Name": "Quillfield Analytics", "Website__c": "https://quillfield.example",
+                      "Region__c": "APAC"}),
+        )
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(created.status().as_u16(), 201);
+    let created: Value = created.json().await.expect("json");
+    assert_eq!(created["id"], "a01000000000041AAA");
+
+    let answer = query(
+        &sim,
+        &token,
+        "SELECT Id, Name, LastModifiedById, CreatedById FROM Prospect_Company__c \
+         WHERE Region__c = 'APAC' AND Name LIKE 'Quill%'",
+        None,
+    )
+    .await;
+    assert_eq!(answer.body["totalSize"], 1);
+    assert_eq!(
+        answer.body["records"][0]["LastModifiedById"],
+        "005000000000002AAA"
+    );
+
+    let edited = client()
+        .patch(format!(
+            "{base}/__sim/records/Prospect_Company__c/a01000000000041AAA"
+        ))
+        .json(&json!({"Summary__c": "Analytics for quills"}))
+        .send()
+        .await
+        .expect("edit");
+    assert_eq!(edited.status().as_u16(), 204);
+    let raw: Value = client()
+        .get(format!(
+            "{base}/__sim/records/Prospect_Company__c/a01000000000041AAA"
+        ))
+        .send()
+        .await
+        .expect("read")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(raw["Summary__c"], "Analytics for quills");
+    assert_eq!(raw["LastModifiedById"], PERSON_USER_ID);
+    assert_eq!(raw["IsDeleted"], false);
+
+    let refused = client()
+        .patch(format!("{base}/__sim/records/Account/001000000000001AAA"))
+        .json(&json!({"Kernel_Founded_Year__c": 1900, "Name": null}))
+        .send()
+        .await
+        .expect("edit");
+    assert_eq!(refused.status().as_u16(), 400);
+    let errors: Value = refused.json().await.expect("json");
+    let codes: Vec<&str> = errors
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|e| e["errorCode"].as_str().expect("code"))
+        .collect();
+    assert_eq!(codes, ["REQUIRED_FIELD_MISSING"]);
+
+    let deleted = client()
+        .delete(format!(
+            "{base}/__sim/records/Prospect_Company__c/a01000000000041AAA"
+        ))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(deleted.status().as_u16(), 204);
+    let answer = query(
+        &sim,
+        &token,
+        "SELECT Id FROM Prospect_Company__c WHERE Region__c = 'APAC' AND Name LIKE 'Quill%'",
+        None,
+    )
+    .await;
+    assert_eq!(answer.body["totalSize"], 0);
+    let body = json!({"records": [
+        {"attributes": {"type": "Prospect_Company__c"}, "id": "a01000000000041AAA", "B2B__c": true},
+    ]});
+    let answer = patch_collection(&sim, &token, &body).await;
+    assert_eq!(
+        answer.body[0]["errors"][0]["statusCode"],
+        "ENTITY_IS_DELETED"
+    );
+
+    let missing = client()
+        .get(format!("{base}/__sim/records/Contact/003000000000001AAA"))
+        .send()
+        .await
+        .expect("read");
+    assert_eq!(missing.status().as_u16(), 404);
+
+    let stats: Value = client()
+        .get(format!("{base}/__sim/stats"))
+        .send()
+        .await
+        .expect("stats")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(stats["api_calls"]["query"], 2);
+    assert_eq!(stats["api_calls"]["composite/sobjects"], 1);
+    assert_eq!(stats["tokens_issued"]["client_credentials"], 1);
+    assert_eq!(stats["queries"].as_array().expect("queries").len(), 2);
+    assert!(
+        stats["queries"][0]
+            .as_str()
+            .expect("soql")
+            .starts_with("SELECT Id, Name, LastModifiedById")
+    );
+}
+
+/// A record added in process shows up for the next harvest-style query; in-process errors
+/// name the status codes.
+#[tokio::test]
+async fn in_process_helpers_mirror_the_control_surface() {
+    let sim = start(OrgSimConfig::default()).await;
+    let token = token(&sim).await;
+    let fields = json!({"LastName": "Varga", "FirstName": "Ilona", "Company": "Tessellate Works",
+        "Email": "ilona.varga@tessellate.example"});
+    let id = sim
+        .insert("Lead", fields.as_object().expect("object"), None)
+        .expect("insert");
+
+    let answer = query(
+        &sim,
+        &token,
+        &format!("SELECT Name, Email FROM Lead WHERE Id = '{id}'"),
+        None,
+    )
+    .await;
+    assert_eq!(answer.body["records"][0]["Name"], "Ilona Varga");
+
+    let bad = json!({"Email": "not-an-email", "Kernel_Funding_Stage__c": "Public"});
+    let err = sim
+        .edit("Lead", &id, bad.as_object().expect("object"), None)
+        .expect_err("refused");
+    assert_eq!(
+        err.status_codes(),
+        [
+            "INVALID_EMAIL_ADDRESS",
+            "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
+        ]
+    );
+    assert!(sim.delete("Lead", "00Q000000000999AAA").is_err());
+    sim.shutdown().await;
 }

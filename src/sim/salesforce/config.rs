@@ -183,13 +183,13 @@ impl OrgSimConfig {
     pub fn validate(&self) -> Result<(), String> {
         self.faults.validate()?;
         for client in &self.clients {
-            if let Some(user) = &client.run_as {
-                if !self.users.contains_key(user) {
-                    return Err(format!(
-                        "client {} runs as {user}, who is not in users; add the user",
-                        client.client_id
-                    ));
-                }
+            if let Some(user) = &client.run_as
+                && !self.users.contains_key(user)
+            {
+                return Err(format!(
+                    "client {} runs as {user}, who is not in users; add the user",
+                    client.client_id
+                ));
             }
         }
         if let Some(pem) = &self.jwt_public_key_pem {

@@ -360,13 +360,13 @@ fn resolve_object(path: &Path, spec: ObjectSpec) -> Result<ObjectDef, SimDataErr
                 err.render(&rule.condition)
             ))
         })?;
-        if let Some(field) = &rule.error_field {
-            if def.field(field).is_none() {
-                return Err(invalid(format!(
-                    "validation rule {} names errorField {field}, which {} does not have",
-                    rule.name, def.name
-                )));
-            }
+        if let Some(field) = &rule.error_field
+            && def.field(field).is_none()
+        {
+            return Err(invalid(format!(
+                "validation rule {} names errorField {field}, which {} does not have",
+                rule.name, def.name
+            )));
         }
         def.rules.push(ValidationRule {
             name: rule.name,

@@ -180,6 +180,16 @@ impl OrgState {
         token: Option<&str>,
         config: &OrgSimConfig,
     ) -> Result<String, RestError> {
+        self.authenticate_at(token, config, Instant::now())
+    }
+
+    /// [`Self::authenticate`] at a given instant, so that expiry is testable without waiting.
+    fn authenticate_at(
+        &mut self,
+        token: Option<&str>,
+        config: &OrgSimConfig,
+        now: Instant,
+    ) -> Result<String, RestError> {
         let token = token.ok_or_else(RestError::session_invalid)?;
         let Some(session) = self.sessions.get_mut(token) else {
             return Err(RestError::session_invalid());
@@ -187,7 +197,7 @@ impl OrgState {
 
         let too_old = config
             .token_ttl_secs
-            .is_some_and(|ttl| session.issued.elapsed() >= Duration::from_secs(ttl));
+            .is_some_and(|ttl| now.duration_since(session.issued) >= Duration::from_secs(ttl));
         let worn_out = config
             .token_max_calls
             .is_some_and(|max| session.calls >= max);
@@ -697,7 +707,11 @@ fn check_rules(def: &ObjectDef, record: &Map<String, Value>) -> Result<(), Vec<R
         .iter()
         .filter(|rule| eval::matches(&rule.condition, record))
         .map(|rule| {
-            tracing::debug!(object = %def.name, rule = %rule.name, "validation rule refused a write");
+            tracing::debug!(
+                object = %def.name,
+                rule = %rule.name,
+                "validation rule refused a write"
+            );
             RecordError::new(
                 "FIELD_CUSTOM_VALIDATION_EXCEPTION",
                 rule.message.clone(),
@@ -745,7 +759,10 @@ fn render_record(
     let mut out = Map::new();
     out.insert(
         "attributes".into(),
-        json!({"type": def.name, "url": format!("/services/data/{version}/sobjects/{}/{id}", def.name)}),
+        json!({
+            "type": def.name,
+            "url": format!("/services/data/{version}/sobjects/{}/{id}", def.name),
+        }),
     );
     for field in select {
         out.insert(
@@ -773,4 +790,77 @@ fn page(cursor: &Cursor, query_id: &str, offset: usize, version: &str) -> Value 
         Value::Array(cursor.records[offset..end].to_vec()),
     );
     Value::Object(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(config: &OrgSimConfig) -> OrgState {
+        OrgState::new(
+            OrgData::builtin().expect("builtin fixtures are consistent"),
+            config,
+        )
+    }
+
+    #[test]
+    fn token_dies_after_its_lifetime() {
+        let config = OrgSimConfig {
+            token_ttl_secs: Some(600),
+            ..OrgSimConfig::default()
+        };
+        let mut state = state(&config);
+        let token = state.issue_token(&config.org_id, "005000000000099AAA", "jwt-bearer");
+        let issued = Instant::now();
+
+        let fresh = state.authenticate_at(Some(&token), &config, issued + Duration::from_secs(599));
+        assert_eq!(fresh, Ok("005000000000099AAA".to_string()));
+        let stale = state.authenticate_at(Some(&token), &config, issued + Duration::from_secs(601));
+        assert_eq!(stale, Err(RestError::session_invalid()));
+        // Once dead, it stays dead.
+        assert_eq!(
+            state.authenticate_at(Some(&token), &config, issued),
+            Err(RestError::session_invalid())
+        );
+    }
+
+    #[test]
+    fn token_dies_after_its_calls() {
+        let config = OrgSimConfig {
+            token_max_calls: Some(2),
+            ..OrgSimConfig::default()
+        };
+        let mut state = state(&config);
+        let token = state.issue_token(&config.org_id, "005000000000099AAA", "client_credentials");
+        assert!(state.authenticate(Some(&token), &config).is_ok());
+        assert!(state.authenticate(Some(&token), &config).is_ok());
+        assert!(state.authenticate(Some(&token), &config).is_err());
+        assert!(state.authenticate(None, &config).is_err());
+        assert_eq!(state.stats.tokens_issued["client_credentials"], 1);
+    }
+
+    #[test]
+    fn allowance_counts_then_refuses() {
+        let config = OrgSimConfig {
+            daily_api_allowance: 1,
+            ..OrgSimConfig::default()
+        };
+        let mut state = state(&config);
+        assert!(state.count_call("query", 1).is_ok());
+        let refused = state.count_call("query", 1).expect_err("spent");
+        assert_eq!(
+            (refused.status, refused.code.as_str()),
+            (403, "REQUEST_LIMIT_EXCEEDED")
+        );
+        assert_eq!(state.api_used, 1);
+        assert_eq!(state.stats.api_calls["query"], 2);
+    }
+
+    #[test]
+    fn new_ids_follow_the_highest_existing_one() {
+        let config = OrgSimConfig::default();
+        let state = state(&config);
+        assert_eq!(state.next_id(0), "001000000000261AAA");
+        assert_eq!(state.next_id(2), "a01000000000041AAA");
+    }
 }

@@ -371,15 +371,19 @@ fn acting_user(params: &HashMap<String, String>) -> String {
         .unwrap_or_else(|| PERSON_USER_ID.to_string())
 }
 
-fn parse_fields(body: &[u8]) -> Result<Map<String, Value>, Response> {
+fn parse_fields(body: &[u8]) -> Result<Map<String, Value>, Box<Response>> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(fields)) => Ok(fields),
-        Ok(_) => Err(control_error(
+        Ok(_) => Err(Box::new(control_error(
             400,
             "JSON_PARSER_ERROR",
             "expected a JSON object of fields",
-        )),
-        Err(err) => Err(control_error(400, "JSON_PARSER_ERROR", &err.to_string())),
+        ))),
+        Err(err) => Err(Box::new(control_error(
+            400,
+            "JSON_PARSER_ERROR",
+            &err.to_string(),
+        ))),
     }
 }
 
@@ -391,7 +395,7 @@ async fn sim_insert(
 ) -> Response {
     let fields = match parse_fields(&body) {
         Ok(fields) => fields,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     match super::control::insert(&shared, &object, &fields, &acting_user(&params)) {
         Ok(id) => json_response(201, &json!({"id": id, "success": true, "errors": []})),
@@ -407,7 +411,7 @@ async fn sim_edit(
 ) -> Response {
     let fields = match parse_fields(&body) {
         Ok(fields) => fields,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     match super::control::edit(&shared, &object, &id, &fields, &acting_user(&params)) {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),

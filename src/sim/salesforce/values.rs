@@ -384,8 +384,8 @@ mod tests {
         }
     }
 
-    fn code(kind: FieldType, value: Value) -> &'static str {
-        match check_value(&field(kind), &value) {
+    fn code(kind: FieldType, value: &Value) -> &'static str {
+        match check_value(&field(kind), value) {
             Ok(_) => "OK",
             Err(problem) => problem.status_code,
         }
@@ -467,7 +467,7 @@ mod tests {
             (FieldType::Reference, Value::from("005"), "MALFORMED_ID"),
         ];
         for (kind, value, expected) in table {
-            assert_eq!(code(kind, value.clone()), expected, "{kind:?} {value}");
+            assert_eq!(code(kind, &value), expected, "{kind:?} {value}");
         }
     }
 

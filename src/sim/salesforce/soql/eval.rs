@@ -324,9 +324,7 @@ fn like(text: &[char], pattern: &[PatElem]) -> bool {
                 }
             }
             PatElem::One => {
-                for j in 1..=text.len() {
-                    next[j] = reachable[j - 1];
-                }
+                next[1..].copy_from_slice(&reachable[..text.len()]);
             }
             PatElem::Char(c) => {
                 let folded: Vec<char> = c.to_lowercase().collect();

@@ -233,7 +233,8 @@ impl Lexer<'_> {
             SoqlError::malformed(
                 at,
                 format!(
-                    "Invalid string literal '{}'. Illegal character sequence '{}' in string literal.",
+                    "Invalid string literal '{}'. Illegal character sequence '{}' in string \
+                     literal.",
                     &lexer.input[start + 1..at],
                     &lexer.input[at..lexer.pos],
                 ),
