@@ -765,3 +765,42 @@ fn quoted_strings_find_their_record() {
         }
     });
 }
+
+/// A `nextRecordsUrl` that would send the token to another host or path is refused.
+#[tokio::test]
+async fn query_more_stays_on_the_instance() {
+    let sim = start(OrgSimConfig::default()).await;
+    let client = client(&sim, jwt());
+    let elsewhere = [
+        "https://collector.example/services/data/v62.0/query/01gD-200".to_owned(),
+        "/services/oauth2/token".to_owned(),
+        "/services/data/v62.0/../../__sim/stats".to_owned(),
+        format!("{}/__sim/stats", sim.base_url()),
+    ];
+
+    for next in elsewhere {
+        let error = client.query_more(&next).await.expect_err(&next);
+        assert!(
+            matches!(error, SalesforceError::Unexpected { .. }),
+            "{next}: {error:?}"
+        );
+    }
+    assert_eq!(api_calls(&sim, "queryMore"), 0);
+
+    // The same locator as an absolute URL on the instance is fine.
+    let client = SalesforceClient::new(SalesforceSettings {
+        query_batch_size: 200,
+        ..settings(&sim, jwt())
+    })
+    .expect("valid settings");
+    let page = client
+        .query("SELECT Id FROM Account")
+        .await
+        .expect("first page");
+    let next = page.next_records_url.expect("a second page");
+    let page = client
+        .query_more(&format!("{}{next}", sim.base_url()))
+        .await
+        .expect("second page");
+    assert_eq!(page.records.len(), 60);
+}
