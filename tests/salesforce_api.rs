@@ -296,6 +296,40 @@ async fn concurrent_callers_renew_once() {
     assert_eq!(client.tokens_issued(), 2);
 }
 
+/// The same with tokens that wear out after N calls: twelve callers on a token with five
+/// calls left make one renewal between them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_callers_renew_once_when_tokens_wear_out() {
+    let config = OrgSimConfig {
+        token_max_calls: Some(20),
+        ..OrgSimConfig::default()
+    };
+    let sim = start(config).await;
+    let client = client(&sim, jwt());
+    for _ in 0..15 {
+        client.limits().await.expect("calls on the first token");
+    }
+
+    let calls: Vec<_> = (0..12)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move { client.limits().await })
+        })
+        .collect();
+    for call in calls {
+        call.await
+            .expect("task joins")
+            .expect("limits after renewal");
+    }
+
+    assert_eq!(
+        issued(&sim, "jwt-bearer"),
+        2,
+        "one renewal for twelve callers"
+    );
+    assert_eq!(api_calls(&sim, "limits"), 15 + 12);
+}
+
 /// A token refused right after it was issued is an auth error, not a loop.
 #[tokio::test]
 async fn a_token_refused_at_once_is_an_auth_error() {
