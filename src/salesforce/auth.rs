@@ -373,7 +373,7 @@ impl Authenticator {
             .map_err(|source| SalesforceError::Transport {
                 method: "POST".to_owned(),
                 path: "/services/oauth2/token".to_owned(),
-                source,
+                source: source.without_url(),
             })?;
         let status = response.status();
         tracing::debug!(
@@ -389,7 +389,7 @@ impl Authenticator {
             .map_err(|source| SalesforceError::Transport {
                 method: "POST".to_owned(),
                 path: "/services/oauth2/token".to_owned(),
-                source,
+                source: source.without_url(),
             })?;
 
         if status.is_success() {

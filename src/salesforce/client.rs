@@ -21,6 +21,16 @@ use super::model::{
 use super::retry::{RetryPolicy, with_retries};
 use super::soql::{Select, check_api_name, check_object_name, check_record_id};
 
+/// The REST API version used when the deployment names none.
+pub const DEFAULT_API_VERSION: &str = "62.0";
+
+/// The `batchSize` hint used when the deployment names none (Salesforce's own default).
+pub const DEFAULT_QUERY_BATCH_SIZE: u32 = 2000;
+
+/// The request timeout used when the deployment names none. Queries may legitimately run for
+/// minutes on large orgs; this bounds a hung connection, not a slow query.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// Most records in one sObject Collections call.
 pub const MAX_RECORDS_PER_UPDATE: usize = 200;
 
@@ -251,7 +261,8 @@ impl SalesforceClient {
     /// # Errors
     ///
     /// Only whole-call failures: retries spent, auth, daily limit, an answer that does not
-    /// hold one result per record. Per-record failures are outcomes.
+    /// hold one result per record. Per-record failures are outcomes. An error after the
+    /// first chunk leaves earlier chunks written; sending all updates again is safe.
     pub async fn update(
         &self,
         updates: &[RecordUpdate],
@@ -294,12 +305,10 @@ impl SalesforceClient {
             }
         }
 
-        let outcomes: Vec<RecordOutcome> = outcomes.into_iter().flatten().collect();
-        debug_assert_eq!(
-            outcomes.len(),
-            updates.len(),
-            "every update has exactly one outcome"
-        );
+        let outcomes = outcomes
+            .into_iter()
+            .map(|o| o.expect("every update is refused locally or answered by its chunk"))
+            .collect();
         Ok(outcomes)
     }
 
@@ -431,10 +440,11 @@ impl SalesforceClient {
     }
 
     async fn send_once(&self, call: &Call<'_>, token: &Token) -> Result<Attempt, SalesforceError> {
-        let transport = |source| SalesforceError::Transport {
+        // The URL carries the query text: keep it out of the error.
+        let transport = |source: reqwest::Error| SalesforceError::Transport {
             method: call.method.to_string(),
             path: call.path.clone(),
-            source,
+            source: source.without_url(),
         };
         let mut url = token.identity.instance_url.clone();
         url.set_path(&call.path);

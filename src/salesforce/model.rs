@@ -22,8 +22,9 @@ pub struct QueryPage {
     pub records: Vec<Record>,
 }
 
-/// One record of a query answer.
-#[derive(Debug, Clone, PartialEq)]
+/// One record of a query answer. Its `Debug` shows field names, never their values, so that
+/// a record cannot leak into a log line.
+#[derive(Clone, PartialEq)]
 pub struct Record {
     /// Its sObject type, from `attributes.type`.
     pub object_type: String,
@@ -121,8 +122,8 @@ impl RawQueryPage {
     }
 }
 
-/// New values for some fields of one record.
-#[derive(Debug, Clone, PartialEq)]
+/// New values for some fields of one record. Its `Debug` shows field names only.
+#[derive(Clone, PartialEq)]
 pub struct RecordUpdate {
     /// Its sObject type.
     pub object_type: String,
@@ -131,6 +132,33 @@ pub struct RecordUpdate {
     /// Field API names and their new values (`null` clears a field); never `Id` or
     /// `attributes`.
     pub fields: Map<String, Value>,
+}
+
+/// Debug output of a record: type, id and field names, no values.
+fn debug_record(
+    f: &mut std::fmt::Formatter<'_>,
+    name: &str,
+    object_type: &str,
+    id: &str,
+    fields: &Map<String, Value>,
+) -> std::fmt::Result {
+    f.debug_struct(name)
+        .field("object_type", &object_type)
+        .field("id", &id)
+        .field("fields", &fields.keys().collect::<Vec<_>>())
+        .finish()
+}
+
+impl std::fmt::Debug for Record {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        debug_record(f, "Record", &self.object_type, &self.id, &self.fields)
+    }
+}
+
+impl std::fmt::Debug for RecordUpdate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        debug_record(f, "RecordUpdate", &self.object_type, &self.id, &self.fields)
+    }
 }
 
 /// What became of one record of a Collections update.
@@ -448,6 +476,11 @@ mod tests {
         assert_eq!(record.get("Website"), None);
         assert_eq!(record.get("Industry"), None);
         assert_eq!(record.text("Type"), None);
+        let debug = format!("{record:?}");
+        assert!(
+            debug.contains("Website") && !debug.contains("Irongate"),
+            "{debug}"
+        );
     }
 
     #[test]
