@@ -95,6 +95,7 @@ pub fn load_from_str(
     let entries = resolve_entries(
         parsed.value.objects.as_deref(),
         parts.kernel.max_attempts,
+        &base,
         &mut check,
     );
 
@@ -135,6 +136,7 @@ pub fn load_from_str(
 fn resolve_entries(
     objects: Option<&[Spanned<ObjectConfig>]>,
     default_max_attempts: u32,
+    base: &Path,
     check: &mut Checker<'_>,
 ) -> Vec<(usize, SyncEntry, Spanned<String>)> {
     let objects = objects.unwrap_or_default();
@@ -188,8 +190,6 @@ fn resolve_entries(
                 .enabled
                 .as_ref()
                 .map_or(DEFAULT_OBJECT_ENABLED, |value| *value.get_ref());
-            let base = std::path::absolute(check.file.path.parent().unwrap_or(Path::new("")))
-                .unwrap_or_default();
             let entry = SyncEntry {
                 name: name.get_ref().clone(),
                 enabled,
