@@ -144,18 +144,23 @@ pub async fn dry_run(
     for record in &records {
         let existing = items.get(&record.id);
         let inputs = harvest::inputs_of(plan, record);
-        let action = match harvest::decide(inputs, existing, sync.refresh_after, now_ms()) {
-            Some(HarvestDecision::Skip { reason, .. }) => format!("skip: {reason}"),
-            Some(HarvestDecision::Enrich { force: true, .. }) if existing.is_some() => {
-                "enrich (inputs changed or refresh due; with force)".to_owned()
-            }
-            Some(HarvestDecision::Enrich { .. }) => "enrich (new)".to_owned(),
-            None => match existing {
-                Some(item) if item.state.is_active() => format!("in progress ({})", item.state),
-                Some(item) => format!("unchanged ({})", item.state),
-                None => "unchanged".to_owned(),
-            },
-        };
+        let action =
+            match harvest::decide(&record.id, inputs, existing, sync.refresh_after, now_ms()) {
+                Some(HarvestDecision::Skip { reason, .. }) => format!("skip: {reason}"),
+                Some(HarvestDecision::Enrich { force: true, .. }) if existing.is_some() => {
+                    "enrich (inputs changed or refresh due; with force)".to_owned()
+                }
+                Some(HarvestDecision::Enrich { .. }) => "enrich (new)".to_owned(),
+                Some(HarvestDecision::Refresh { .. }) => {
+                    "inputs changed while in progress: enriched again after this execution"
+                        .to_owned()
+                }
+                None => match existing {
+                    Some(item) if item.state.is_active() => format!("in progress ({})", item.state),
+                    Some(item) => format!("unchanged ({})", item.state),
+                    None => "unchanged".to_owned(),
+                },
+            };
         let mut fields = Vec::new();
         if let Some(payload) = existing.and_then(|i| i.payload.as_ref()) {
             let proposal = crate::pipeline::map::propose(&sync.fields, &plan.describe, payload);

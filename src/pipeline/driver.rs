@@ -102,6 +102,7 @@ impl Engine {
     ) -> Result<DriveEnd, PipelineError> {
         let mut tasks: JoinSet<TaskDone> = JoinSet::new();
         let mut busy: HashSet<i64> = HashSet::new();
+        let mut polling = 0usize;
         let mut submitting = false;
         let mut writing = false;
         let write_delay = self.settings.salesforce.write_batch_delay;
@@ -113,14 +114,15 @@ impl Engine {
             let now = now_ms();
 
             // 1. Due polls first: finishing executions frees slots for new ones.
-            let room = MAX_CONCURRENT_POLLS.saturating_sub(tasks.len());
-            if room > 0 {
-                let limit = u32::try_from(room + busy.len()).unwrap_or(u32::MAX);
+            if polling < MAX_CONCURRENT_POLLS {
+                // Ask for enough to fill the room even when some due items are busy.
+                let limit = u32::try_from(MAX_CONCURRENT_POLLS + busy.len()).unwrap_or(u32::MAX);
                 for item in self.store.due_polls(object_syncs, now, limit).await? {
-                    if busy.len() >= MAX_CONCURRENT_POLLS + usize::from(writing) * WRITE_BATCH {
+                    if polling >= MAX_CONCURRENT_POLLS {
                         break;
                     }
                     if busy.insert(item.id) {
+                        polling += 1;
                         let engine = self.clone();
                         let counts = counts.clone();
                         tasks.spawn(async move {
@@ -200,7 +202,10 @@ impl Engine {
             }
 
             // 5. Wait for a task to finish, the next due item, or shutdown.
-            let wake = self.next_wake(object_syncs).await?;
+            let slot_free = self.kernel.budget().open() < self.kernel.budget().slots();
+            let wake = self
+                .next_wake(object_syncs, slot_free && !submitting)
+                .await?;
             tokio::select! {
                 Some(done) = tasks.join_next(), if !tasks.is_empty() => {
                     let done = match done {
@@ -213,7 +218,10 @@ impl Engine {
                             submitting = false;
                             (vec![item_id], result)
                         }
-                        TaskDone::Polled { item_id, result } => (vec![item_id], result),
+                        TaskDone::Polled { item_id, result } => {
+                            polling -= 1;
+                            (vec![item_id], result)
+                        }
                         TaskDone::Wrote { item_ids, result } => {
                             writing = false;
                             (item_ids, result)
@@ -252,9 +260,15 @@ impl Engine {
         DriveEnd::Shutdown
     }
 
-    async fn next_wake(&self, object_syncs: &[String]) -> Result<Instant, PipelineError> {
+    /// When the loop should look again: at the next due item (pending ones only when a
+    /// submission could start), and at least twice a second.
+    async fn next_wake(
+        &self,
+        object_syncs: &[String],
+        can_submit: bool,
+    ) -> Result<Instant, PipelineError> {
         let cap = Instant::now() + Duration::from_millis(500);
-        let Some(at) = self.store.next_action_at(object_syncs).await? else {
+        let Some(at) = self.store.next_action_at(object_syncs, can_submit).await? else {
             return Ok(cap);
         };
         let wait = u64::try_from(at.saturating_sub(now_ms())).unwrap_or(0);
@@ -280,7 +294,13 @@ impl Engine {
             .filter(|i| i.object_sync == sync)
             .take(WRITE_BATCH)
             .collect();
-        let oldest = batch.iter().map(|i| i.next_action_at).min().unwrap_or(now);
+        // An item is ready since its last change (the early write of an open execution's fast
+        // fields is due at once, not at its next poll).
+        let oldest = batch
+            .iter()
+            .map(|i| i.updated_at.min(i.next_action_at))
+            .min()
+            .unwrap_or(now);
         let waited = u128::try_from(now.saturating_sub(oldest)).unwrap_or(0) >= delay.as_millis();
         let full = batch.len() >= WRITE_BATCH;
         let last = !full && !waited && {
@@ -318,6 +338,7 @@ impl Engine {
             Ok(answer) => {
                 let cadence = &self.settings.kernel.poll;
                 item.state = ItemState::Open;
+                item.submitted_fingerprint = Some(item.fingerprint.clone());
                 item.execution_id = Some(answer.execution_id.0);
                 item.submitted_at = Some(started);
                 item.polls = 0;
@@ -466,7 +487,11 @@ impl Engine {
             tracing::debug!(record_id = %item.record_id, note = %note, "mapping note");
         }
         item.payload = Some(answer.fields);
-        item.enriched_fingerprint = Some(item.fingerprint.clone());
+        item.enriched_fingerprint = Some(
+            item.submitted_fingerprint
+                .clone()
+                .unwrap_or_else(|| item.fingerprint.clone()),
+        );
         item.enriched_at = Some(now_ms());
         item.force = false;
         item.state = ItemState::Writing;

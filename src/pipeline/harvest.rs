@@ -111,13 +111,14 @@ pub fn fingerprint(inputs: &StoredInputs) -> String {
 
 /// What to do with one harvested record, given its work item (if any).
 pub fn decide(
+    record_id: &str,
     inputs: StoredInputs,
     existing: Option<&WorkItem>,
     refresh_after: Option<Duration>,
     now: Millis,
 ) -> Option<HarvestDecision> {
     let fp = fingerprint(&inputs);
-    let record_id = String::new();
+    let record_id = record_id.to_owned();
     let enough = has_enough_inputs(&inputs);
 
     let Some(item) = existing else {
@@ -140,12 +141,22 @@ pub fn decide(
     // An execution in flight finishes with the inputs it was given; a pending one takes the
     // new inputs.
     if item.state.is_active() {
-        let update = item.state == crate::store::ItemState::Pending && item.fingerprint != fp;
-        return (update && enough).then_some(HarvestDecision::Enrich {
+        if item.fingerprint == fp || !enough {
+            return None;
+        }
+        if item.state == crate::store::ItemState::Pending {
+            let force = item.force || item.enriched_fingerprint.is_some();
+            return Some(HarvestDecision::Enrich {
+                record_id,
+                inputs,
+                fingerprint: fp,
+                force,
+            });
+        }
+        return Some(HarvestDecision::Refresh {
             record_id,
             inputs,
             fingerprint: fp,
-            force: item.force,
         });
     }
 
@@ -196,31 +207,6 @@ pub fn decide(
     }
 }
 
-fn with_record_id(decision: HarvestDecision, id: &str) -> HarvestDecision {
-    match decision {
-        HarvestDecision::Enrich {
-            inputs,
-            fingerprint,
-            force,
-            ..
-        } => HarvestDecision::Enrich {
-            record_id: id.to_owned(),
-            inputs,
-            fingerprint,
-            force,
-        },
-        HarvestDecision::Skip {
-            reason,
-            fingerprint,
-            ..
-        } => HarvestDecision::Skip {
-            record_id: id.to_owned(),
-            reason,
-            fingerprint,
-        },
-    }
-}
-
 impl Engine {
     /// Harvests one object sync: queries every page, commits each page's work items and the
     /// cursor, and returns the counts.
@@ -265,13 +251,21 @@ impl Engine {
                     newest = Some(newest.map_or(ms, |n| n.max(ms)));
                 }
                 let inputs = inputs_of(plan, record);
-                match decide(inputs, existing.get(&record.id), sync.refresh_after, now) {
+                match decide(
+                    &record.id,
+                    inputs,
+                    existing.get(&record.id),
+                    sync.refresh_after,
+                    now,
+                ) {
                     Some(decision) => {
                         match &decision {
-                            HarvestDecision::Enrich { .. } => counts.queued += 1,
+                            HarvestDecision::Enrich { .. } | HarvestDecision::Refresh { .. } => {
+                                counts.queued += 1;
+                            }
                             HarvestDecision::Skip { .. } => counts.skipped += 1,
                         }
-                        decisions.push(with_record_id(decision, &record.id));
+                        decisions.push(decision);
                     }
                     None => counts.unchanged += 1,
                 }
@@ -321,6 +315,7 @@ mod tests {
             inputs: inputs.clone(),
             fingerprint: fp.clone(),
             enriched_fingerprint: enriched.then(|| fp.clone()),
+            submitted_fingerprint: None,
             enriched_at: enriched.then_some(1_000),
             force: false,
             attempts: 0,
@@ -363,12 +358,12 @@ mod tests {
     fn new_records_are_enriched_or_skipped_by_the_input_rule() {
         let good = inputs("Cedarforge Robotics", Some("cedarforge.example"));
         assert!(matches!(
-            decide(good, None, None, 0),
+            decide("001A", good, None, None, 0),
             Some(HarvestDecision::Enrich { force: false, .. })
         ));
         let no_site = inputs("Cedarforge Robotics", None);
         assert!(matches!(
-            decide(no_site, None, None, 0),
+            decide("001A", no_site, None, None, 0),
             Some(HarvestDecision::Skip { .. })
         ));
         let linkedin_only = StoredInputs {
@@ -376,7 +371,7 @@ mod tests {
             ..StoredInputs::default()
         };
         assert!(matches!(
-            decide(linkedin_only, None, None, 0),
+            decide("001A", linkedin_only, None, None, 0),
             Some(HarvestDecision::Enrich { .. })
         ));
     }
@@ -387,22 +382,25 @@ mod tests {
     fn enriched_records_return_only_for_changed_inputs_or_refresh() {
         let now_inputs = inputs("Cedarforge Robotics", Some("cedarforge.example"));
         let done = item(ItemState::Written, &now_inputs, true);
-        assert_eq!(decide(now_inputs.clone(), Some(&done), None, 10_000), None);
+        assert_eq!(
+            decide("001A", now_inputs.clone(), Some(&done), None, 10_000),
+            None
+        );
 
         let day = Duration::from_secs(86_400);
         assert_eq!(
-            decide(now_inputs.clone(), Some(&done), Some(day), 10_000),
+            decide("001A", now_inputs.clone(), Some(&done), Some(day), 10_000),
             None
         );
         let later = 1_000 + 86_400_000;
         assert!(matches!(
-            decide(now_inputs, Some(&done), Some(day), later),
+            decide("001A", now_inputs, Some(&done), Some(day), later),
             Some(HarvestDecision::Enrich { force: true, .. })
         ));
 
         let moved = inputs("Cedarforge Robotics", Some("cedarforge-labs.example"));
         assert!(matches!(
-            decide(moved, Some(&done), None, 10_000),
+            decide("001A", moved, Some(&done), None, 10_000),
             Some(HarvestDecision::Enrich { force: true, .. })
         ));
     }
@@ -412,19 +410,29 @@ mod tests {
         let now_inputs = inputs("Cedarforge Robotics", Some("cedarforge.example"));
         let open = item(ItemState::Open, &now_inputs, false);
         let moved = inputs("Cedarforge Robotics", Some("cedarforge-labs.example"));
-        assert_eq!(decide(moved.clone(), Some(&open), None, 0), None);
+        assert_eq!(
+            decide("001A", now_inputs.clone(), Some(&open), None, 0),
+            None
+        );
+        assert!(matches!(
+            decide("001A", moved.clone(), Some(&open), None, 0),
+            Some(HarvestDecision::Refresh { .. })
+        ));
 
         let parked = item(ItemState::Parked, &now_inputs, false);
-        assert_eq!(decide(now_inputs.clone(), Some(&parked), None, 0), None);
+        assert_eq!(
+            decide("001A", now_inputs.clone(), Some(&parked), None, 0),
+            None
+        );
         assert!(matches!(
-            decide(moved.clone(), Some(&parked), None, 0),
+            decide("001A", moved.clone(), Some(&parked), None, 0),
             Some(HarvestDecision::Enrich { .. })
         ));
 
         let pending = item(ItemState::Pending, &now_inputs, false);
-        assert_eq!(decide(now_inputs, Some(&pending), None, 0), None);
+        assert_eq!(decide("001A", now_inputs, Some(&pending), None, 0), None);
         assert!(matches!(
-            decide(moved, Some(&pending), None, 0),
+            decide("001A", moved, Some(&pending), None, 0),
             Some(HarvestDecision::Enrich { .. })
         ));
     }

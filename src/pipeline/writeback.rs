@@ -98,7 +98,7 @@ impl Engine {
             .await
         {
             Ok(records) => records,
-            Err(e) => return self.batch_failed(batch, e.into()).await,
+            Err(e) => return self.batch_failed(batch, e.into(), counts).await,
         };
         self.salesforce_guard.observe(&self.salesforce);
         let current: std::collections::HashMap<String, Map<String, Value>> =
@@ -124,13 +124,19 @@ impl Engine {
                 now_values,
                 written_before.get(&item.record_id),
             );
-            let to_write: Map<String, Value> = changes
-                .into_iter()
-                .filter(|c| c.decision == map::Decision::Write)
-                .map(|c| (c.field, c.proposed))
-                .collect();
+            // Fields that already hold the proposed value count as ours too: after a kill
+            // between a write and its commit, the repeat finds them unchanged.
+            let mut to_write = Map::new();
+            let mut already = Map::new();
+            for change in changes {
+                match change.decision {
+                    map::Decision::Write => to_write.insert(change.field, change.proposed),
+                    map::Decision::Unchanged => already.insert(change.field, change.proposed),
+                    map::Decision::KeepPersonEdit | map::Decision::KeepFilled => None,
+                };
+            }
             if to_write.is_empty() {
-                self.finish_write(&mut item, &Map::new(), counts).await?;
+                self.finish_write(&mut item, &already, counts).await?;
                 continue;
             }
             updates.push(RecordUpdate {
@@ -138,7 +144,7 @@ impl Engine {
                 id: item.record_id.clone(),
                 fields: to_write,
             });
-            update_items.push(item);
+            update_items.push((item, already));
         }
         if updates.is_empty() {
             return Ok(());
@@ -147,14 +153,19 @@ impl Engine {
         // 3. One Collections call; each record's outcome decides its fate.
         let outcomes = match self.salesforce.update(&updates).await {
             Ok(outcomes) => outcomes,
-            Err(e) => return self.batch_failed(update_items, e.into()).await,
+            Err(e) => {
+                let items = update_items.into_iter().map(|(item, _)| item).collect();
+                return self.batch_failed(items, e.into(), counts).await;
+            }
         };
         self.salesforce_guard.observe(&self.salesforce);
         metrics::counter!("kernel_sync_salesforce_write_calls_total").increment(1);
-        for ((mut item, update), outcome) in update_items.into_iter().zip(updates).zip(outcomes) {
+        let pairs = update_items.into_iter().zip(updates).zip(outcomes);
+        for (((mut item, mut ours), update), outcome) in pairs {
             match outcome {
                 RecordOutcome::Written => {
-                    self.finish_write(&mut item, &update.fields, counts).await?;
+                    ours.extend(update.fields);
+                    self.finish_write(&mut item, &ours, counts).await?;
                 }
                 RecordOutcome::Gone => self.drop_item(&mut item, counts).await?,
                 RecordOutcome::Retryable { code, message } => {
@@ -202,6 +213,13 @@ impl Engine {
         item.reason = None;
         if is_final {
             item.state = ItemState::Written;
+            // The inputs changed while Kernel worked on the old ones: enrich again.
+            if item.enriched_fingerprint.as_deref() != Some(item.fingerprint.as_str()) {
+                item.state = ItemState::Pending;
+                item.force = true;
+                item.execution_id = None;
+                item.next_action_at = now_ms();
+            }
         } else {
             item.fast_written = true;
         }
@@ -260,13 +278,13 @@ impl Engine {
         &self,
         items: Vec<WorkItem>,
         error: PipelineError,
+        counts: &CountsHandle,
     ) -> Result<(), PipelineError> {
         let permanent =
             matches!(&error, PipelineError::Salesforce(e) if e.kind() == SfErrorKind::Permanent);
-        let counts = CountsHandle::default();
         for mut item in items {
             if permanent {
-                self.retry_write(&mut item, error.to_string(), &counts)
+                self.retry_write(&mut item, error.to_string(), counts)
                     .await?;
             } else {
                 item.next_action_at = now_ms() + 5_000;

@@ -184,6 +184,8 @@ pub struct WorkItem {
     pub fingerprint: String,
     /// Fingerprint of the inputs of the last complete enrichment.
     pub enriched_fingerprint: Option<String>,
+    /// Fingerprint of the inputs sent with the open execution.
+    pub submitted_fingerprint: Option<String>,
     /// When the last enrichment completed.
     pub enriched_at: Option<Millis>,
     /// Submit with `force` (refresh or operator request).
@@ -236,6 +238,16 @@ pub enum HarvestDecision {
         fingerprint: String,
         /// Submit with `force`.
         force: bool,
+    },
+    /// The inputs of a record whose execution is in flight changed: keep them, so the record
+    /// is enriched again once the running execution is written.
+    Refresh {
+        /// The record id.
+        record_id: String,
+        /// The new inputs.
+        inputs: StoredInputs,
+        /// Their fingerprint.
+        fingerprint: String,
     },
     /// The record lacks the inputs Kernel needs.
     Skip {
@@ -301,7 +313,7 @@ pub enum Backend {
 }
 
 const ITEM_COLUMNS: &str = "id, object_sync, record_id, object_type, state, reason, inputs, \
-     fingerprint, enriched_fingerprint, enriched_at, force_refresh, attempts, execution_id, \
+     fingerprint, enriched_fingerprint, submitted_fingerprint, enriched_at, force_refresh, attempts, execution_id, \
      submitted_at, polls, last_status, next_action_at, payload, pending_write, write_attempts, \
      fast_written, run_id, created_at, updated_at";
 
@@ -553,6 +565,24 @@ impl Store {
                     .await
                     .map_err(StoreError::db("queue work item"))?;
                 }
+                HarvestDecision::Refresh {
+                    record_id,
+                    inputs,
+                    fingerprint,
+                } => {
+                    sqlx::query(
+                        "UPDATE work_items SET inputs = $1, fingerprint = $2, updated_at = $3 \
+                         WHERE object_sync = $4 AND record_id = $5",
+                    )
+                    .bind(to_json(inputs))
+                    .bind(fingerprint)
+                    .bind(now)
+                    .bind(object_sync)
+                    .bind(record_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::db("refresh work item inputs"))?;
+                }
                 HarvestDecision::Skip {
                     record_id,
                     reason,
@@ -674,7 +704,7 @@ impl Store {
         let names = in_list(3, object_syncs.len());
         let sql = format!(
             "SELECT {ITEM_COLUMNS} FROM work_items WHERE pending_write IS NOT NULL \
-             AND state IN ('open', 'writing') AND next_action_at <= $1 \
+             AND (state = 'open' OR (state = 'writing' AND next_action_at <= $1)) \
              AND object_sync IN ({names}) ORDER BY next_action_at, id LIMIT $2"
         );
         let mut query = sqlx::query(AssertSqlSafe(sql))
@@ -719,7 +749,8 @@ impl Store {
         rows.iter().map(decode_item).collect()
     }
 
-    /// The earliest `next_action_at` of any active item among `object_syncs`.
+    /// The earliest `next_action_at` of any item with work due among `object_syncs`
+    /// (pending items only with `include_pending`).
     ///
     /// # Errors
     ///
@@ -727,14 +758,20 @@ impl Store {
     pub async fn next_action_at(
         &self,
         object_syncs: &[String],
+        include_pending: bool,
     ) -> Result<Option<Millis>, StoreError> {
         if object_syncs.is_empty() {
             return Ok(None);
         }
         let names = in_list(1, object_syncs.len());
+        let states = if include_pending {
+            "'pending', 'open'"
+        } else {
+            "'open'"
+        };
         let sql = format!(
             "SELECT MIN(next_action_at) FROM work_items WHERE object_sync IN ({names}) AND \
-             (state IN ('pending', 'open') OR pending_write IS NOT NULL)"
+             (state IN ({states}) OR pending_write IS NOT NULL)"
         );
         let mut query = sqlx::query_scalar(AssertSqlSafe(sql));
         for name in object_syncs {
@@ -1148,17 +1185,18 @@ async fn save_item(
     item: &WorkItem,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "UPDATE work_items SET state = $1, reason = $2, inputs = $3, fingerprint = $4, \
-             enriched_fingerprint = $5, enriched_at = $6, force_refresh = $7, attempts = $8, \
-             execution_id = $9, submitted_at = $10, polls = $11, last_status = $12, \
-             next_action_at = $13, payload = $14, pending_write = $15, write_attempts = $16, \
-             fast_written = $17, updated_at = $18 \
-         WHERE id = $19",
+        // Inputs and fingerprint belong to harvest (which may refresh them while an
+        // execution is in flight): a stage saving its item never writes them back.
+        "UPDATE work_items SET state = $1, reason = $2, submitted_fingerprint = $3, \
+             enriched_fingerprint = $4, enriched_at = $5, force_refresh = $6, attempts = $7, \
+             execution_id = $8, submitted_at = $9, polls = $10, last_status = $11, \
+             next_action_at = $12, payload = $13, pending_write = $14, write_attempts = $15, \
+             fast_written = $16, updated_at = $17 \
+         WHERE id = $18",
     )
     .bind(item.state.as_str())
     .bind(item.reason.as_deref())
-    .bind(to_json(&item.inputs))
-    .bind(&item.fingerprint)
+    .bind(item.submitted_fingerprint.as_deref())
     .bind(item.enriched_fingerprint.as_deref())
     .bind(item.enriched_at)
     .bind(i64::from(item.force))
@@ -1242,6 +1280,7 @@ fn decode_item(row: &AnyRow) -> Result<WorkItem, StoreError> {
         inputs,
         fingerprint: get_text("fingerprint")?.unwrap_or_default(),
         enriched_fingerprint: get_text("enriched_fingerprint")?,
+        submitted_fingerprint: get_text("submitted_fingerprint")?,
         enriched_at: get_int("enriched_at")?,
         force: get_int("force_refresh")?.unwrap_or(0) != 0,
         attempts: count("attempts")?,

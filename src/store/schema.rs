@@ -41,6 +41,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
             inputs TEXT NOT NULL,
             fingerprint TEXT NOT NULL,
             enriched_fingerprint TEXT,
+            submitted_fingerprint TEXT,
             enriched_at BIGINT,
             force_refresh BIGINT NOT NULL DEFAULT 0,
             attempts BIGINT NOT NULL DEFAULT 0,
