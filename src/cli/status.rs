@@ -8,10 +8,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::{Exit, load_settings, open_store};
+use crate::pipeline::SALESFORCE_USAGE;
 use crate::store::{ItemState, Millis, RunRecord, Store};
-
-/// The observation under which the org's API usage is kept (`used/max`).
-pub const SALESFORCE_USAGE: &str = "salesforce_api_usage";
 
 /// How many parked or skipped items `status` lists per object sync.
 const LISTED: u32 = 20;

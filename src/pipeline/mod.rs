@@ -186,7 +186,23 @@ pub struct Engine {
     pub cadence: crate::kernel::CadenceSettings,
 }
 
+/// The observation under which the org's API usage is kept for `status` (`used/max`).
+pub const SALESFORCE_USAGE: &str = "salesforce_api_usage";
+
 impl Engine {
+    /// Keeps the org's API usage, as the client last saw it, for `status`.
+    ///
+    /// # Errors
+    ///
+    /// The store failed.
+    pub async fn record_api_usage(&self) -> Result<(), PipelineError> {
+        if let Some(usage) = self.salesforce.api_usage() {
+            let text = format!("{}/{}", usage.used, usage.max);
+            self.store.observe(SALESFORCE_USAGE, &text).await?;
+        }
+        Ok(())
+    }
+
     /// The plan of an object sync by name.
     pub fn plan(&self, name: &str) -> Option<&ObjectPlan> {
         self.plans.iter().find(|p| p.sync.name == name)

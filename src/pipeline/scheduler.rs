@@ -136,6 +136,7 @@ impl Engine {
             .await?
         };
         report.end = Some(end.clone());
+        self.record_api_usage().await?;
 
         let drive: HashMap<String, DriveCounts> =
             counts.lock().map(|c| c.clone()).unwrap_or_default();
@@ -300,6 +301,9 @@ impl Engine {
             parked_total = parked,
             "run finished"
         );
+        if let Err(e) = self.record_api_usage().await {
+            tracing::warn!(error = %e, "cannot record the org's api usage");
+        }
         if let Err(e) = self.store.finish_run(run_id, &outcome, &counts).await {
             tracing::error!(object_sync = %name, error = %e, "cannot record the run");
         }
