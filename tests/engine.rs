@@ -1,0 +1,323 @@
+//! End to end: the real engine over real HTTP on loopback against both simulators, with a
+//! SQLite store in a temporary folder.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use common::{FieldFacts, Rule, Setup, World};
+use kernel_sync::sim::kernel::Catalogue;
+use kernel_sync::sim::salesforce::PERSON_USER_ID;
+use kernel_sync::store::ItemState;
+use serde_json::{Map, Value, json};
+
+const VALIDATION: &str = "Founded year cannot be before 1970";
+
+fn account_in_filter(r: &Map<String, Value>) -> bool {
+    matches!(
+        r.get("Type").and_then(Value::as_str),
+        Some("Prospect" | "Customer - Direct")
+    )
+}
+
+/// Salesforce's semantics: `LeadSource != 'x'` holds for a null LeadSource.
+fn lead_in_filter(r: &Map<String, Value>) -> bool {
+    let converted = r
+        .get("IsConverted")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let status = r.get("Status").and_then(Value::as_str);
+    let source = r.get("LeadSource").and_then(Value::as_str);
+    !converted && status != Some("Closed - Not Converted") && source != Some("Partner Referral")
+}
+
+struct Object {
+    sobject: &'static str,
+    sync: &'static str,
+    rules: Vec<Rule>,
+    in_filter: fn(&Map<String, Value>) -> bool,
+    name: &'static str,
+    linkedin: Option<&'static str>,
+    email: Option<&'static str>,
+}
+
+fn objects() -> [Object; 2] {
+    [
+        Object {
+            sobject: "Account",
+            sync: "accounts",
+            rules: common::account_rules(),
+            in_filter: account_in_filter,
+            name: "Name",
+            linkedin: Some("Kernel_LinkedIn_URL__c"),
+            email: None,
+        },
+        Object {
+            sobject: "Lead",
+            sync: "leads",
+            rules: common::lead_rules(),
+            in_filter: lead_in_filter,
+            name: "Company",
+            linkedin: None,
+            email: Some("Email"),
+        },
+    ]
+}
+
+/// The catalogue company a record names, as the Kernel simulator resolves it.
+fn company_of(
+    object: &Object,
+    record: &Map<String, Value>,
+    companies: &Map<String, Value>,
+) -> Option<Map<String, Value>> {
+    let email_domain = object
+        .email
+        .and_then(|f| common::text_of(record, f))
+        .and_then(|e| e.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase()));
+    let domain = Catalogue::builtin()
+        .find(
+            common::text_of(record, "Website"),
+            object.linkedin.and_then(|f| common::text_of(record, f)),
+            email_domain.as_deref(),
+        )?
+        .to_owned();
+    companies.get(&domain)?.as_object().cloned()
+}
+
+fn has_inputs(object: &Object, record: &Map<String, Value>) -> bool {
+    let linkedin = object.linkedin.and_then(|f| common::text_of(record, f));
+    linkedin.is_some()
+        || (common::text_of(record, object.name).is_some()
+            && common::text_of(record, "Website").is_some())
+}
+
+/// Checks every record of one object after a first pass; returns (enriched, parked, untouched).
+async fn check_first_pass(
+    world: &World,
+    engine: &kernel_sync::pipeline::Engine,
+    object: &Object,
+    before: &HashMap<String, Map<String, Value>>,
+) -> (usize, usize, usize) {
+    let companies = common::catalogue_companies();
+    let facts: HashMap<String, FieldFacts> = common::describe(object.sobject);
+    let items = common::items(engine, object.sync).await;
+    let after = world.snapshot(object.sobject);
+    let (mut enriched, mut parked, mut untouched) = (0, 0, 0);
+
+    for (id, original) in before {
+        let now = &after[id];
+        if !(object.in_filter)(original) {
+            assert!(
+                !items.contains_key(id),
+                "{id} is outside the filter but has an item"
+            );
+            assert_eq!(original, now, "{id} is outside the filter but changed");
+            untouched += 1;
+            continue;
+        }
+        let item = items
+            .get(id)
+            .unwrap_or_else(|| panic!("{id} matches the filter but was never harvested"));
+        if !has_inputs(object, original) {
+            assert_eq!(item.state, ItemState::Skipped, "{id} lacks inputs");
+            assert_eq!(original, now, "{id} lacks inputs but changed");
+            untouched += 1;
+            continue;
+        }
+        let company = company_of(object, original, &companies);
+        let expected: Vec<(&Rule, Option<Value>)> = object
+            .rules
+            .iter()
+            .map(|r| {
+                let f = &facts[r.target];
+                (
+                    r,
+                    common::expected_after_first(r, f, original, company.as_ref()),
+                )
+            })
+            .collect();
+        let breaks_rule = expected.iter().any(|(r, v)| {
+            r.target == "Kernel_Founded_Year__c"
+                && v.as_ref()
+                    .and_then(Value::as_f64)
+                    .is_some_and(|y| y < 1970.0)
+        });
+        if breaks_rule {
+            assert_eq!(
+                item.state,
+                ItemState::Parked,
+                "{id} breaks the validation rule"
+            );
+            let reason = item.reason.clone().unwrap_or_default();
+            assert!(reason.contains(VALIDATION), "{id} parked for {reason}");
+            assert!(
+                common::same(
+                    now.get("Kernel_Founded_Year__c"),
+                    original.get("Kernel_Founded_Year__c")
+                ),
+                "{id}: a refused founded year reached the record"
+            );
+            parked += 1;
+            continue;
+        }
+        assert_eq!(item.state, ItemState::Written, "{id}: {:?}", item.reason);
+        for (rule, value) in &expected {
+            assert!(
+                common::same(now.get(rule.target), value.as_ref()),
+                "{} {id} {}: expected {value:?}, holds {:?}",
+                object.sobject,
+                rule.target,
+                now.get(rule.target)
+            );
+        }
+        enriched += 1;
+    }
+    (enriched, parked, untouched)
+}
+
+/// The fixture org: exactly the records matching the filters and having the inputs are
+/// enriched with the catalogue's values as the mappings convert them; a second pass does
+/// nothing; a person's website edit brings back exactly that record, forced; a person's edit
+/// of an enriched field survives under `if_empty` and `never`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fixture_org_is_enriched_exactly_and_stays_quiet() {
+    let world = common::start(Setup::default()).await;
+    let engine = world.engine().await;
+    let objects = objects();
+    let before: Vec<_> = objects.iter().map(|o| world.snapshot(o.sobject)).collect();
+
+    let report = common::pass(&engine, &["accounts", "leads"], Duration::from_secs(60)).await;
+    assert_eq!(
+        report.end,
+        Some(kernel_sync::pipeline::driver::DriveEnd::Idle)
+    );
+    let mut total_enriched = 0;
+    for (object, before) in objects.iter().zip(&before) {
+        let (enriched, parked, untouched) = check_first_pass(&world, &engine, object, before).await;
+        assert!(
+            enriched > 50,
+            "{}: only {enriched} enriched",
+            object.sobject
+        );
+        assert!(
+            untouched > 0,
+            "{}: the filter excluded nothing",
+            object.sobject
+        );
+        if object.sobject == "Account" {
+            assert!(parked > 0, "no account broke the validation rule");
+        }
+        total_enriched += enriched + parked;
+    }
+    // One POST per enriched record: nothing was submitted twice.
+    assert_eq!(world.post_bodies(), total_enriched as u64);
+
+    // A second pass: nothing to submit, nothing to write.
+    let (posts, writes) = (world.post_bodies(), world.records_written());
+    common::pass(&engine, &["accounts", "leads"], Duration::from_secs(30)).await;
+    assert_eq!(world.post_bodies(), posts, "a quiet pass posted to kernel");
+    assert_eq!(
+        world.records_written(),
+        writes,
+        "a quiet pass wrote to salesforce"
+    );
+
+    // Two persons' edits: one moves a website, one moves a website and overrides two
+    // enriched fields.
+    let companies = common::catalogue_companies();
+    let accounts = world.snapshot("Account");
+    let items = common::items(&engine, "accounts").await;
+    let written: Vec<&String> = {
+        let mut ids: Vec<&String> = items
+            .iter()
+            .filter(|(_, i)| i.state == ItemState::Written)
+            .map(|(id, _)| id)
+            .filter(|id| common::text_of(&accounts[*id], "Industry").is_some())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let (moved, overridden) = (written[0].clone(), written[1].clone());
+    let target = |not: &[Option<&str>]| -> (String, Map<String, Value>) {
+        companies
+            .iter()
+            .map(|(d, c)| (d.clone(), c.as_object().cloned().unwrap()))
+            .find(|(d, c)| {
+                c["industryConfidence"].as_f64().unwrap_or(0.0) >= 0.7
+                    && c["foundedYear"].as_f64().unwrap_or(0.0) >= 1970.0
+                    && c["foundedYear"].as_f64() != Some(1999.0)
+                    && c["industry"].as_str() != Some("Consulting")
+                    && !not.contains(&Some(d.as_str()))
+            })
+            .unwrap()
+    };
+    let (moved_domain, moved_company) = target(&[common::text_of(&accounts[&moved], "Website")]);
+    assert_ne!(
+        accounts[&moved]["NumberOfEmployees"], moved_company["headcount"],
+        "pick a company whose headcount differs"
+    );
+    world
+        .org
+        .edit(
+            "Account",
+            &moved,
+            json!({"Website": moved_domain}).as_object().unwrap(),
+            Some(PERSON_USER_ID),
+        )
+        .unwrap();
+    let (over_domain, over_company) = target(&[
+        common::text_of(&accounts[&overridden], "Website"),
+        Some(moved_domain.as_str()),
+    ]);
+    world
+        .org
+        .edit(
+            "Account",
+            &overridden,
+            json!({"Website": over_domain, "Industry": "Consulting", "Kernel_Founded_Year__c": 1999})
+                .as_object()
+                .unwrap(),
+            Some(PERSON_USER_ID),
+        )
+        .unwrap();
+
+    common::pass(&engine, &["accounts", "leads"], Duration::from_secs(30)).await;
+    let stats = world.kernel.stats();
+    assert_eq!(
+        stats.post_bodies,
+        posts + 2,
+        "only the two edited records return"
+    );
+    // A new execution for each (forced: without force Kernel answers from its cache).
+    assert_eq!(stats.executions_by_record.get(&moved), Some(&2));
+    assert_eq!(stats.executions_by_record.get(&overridden), Some(&2));
+
+    let now = world.org.record("Account", &moved).unwrap();
+    assert_eq!(now["NumberOfEmployees"], moved_company["headcount"]);
+    let mapped_industry = common::converted(
+        &common::account_rules()[0],
+        &common::describe("Account")["Industry"],
+        &moved_company,
+    );
+    assert_eq!(
+        now.get("Industry"),
+        mapped_industry.as_ref(),
+        "our own if_empty value follows"
+    );
+
+    let now = world.org.record("Account", &overridden).unwrap();
+    assert_eq!(
+        now["NumberOfEmployees"], over_company["headcount"],
+        "always follows"
+    );
+    assert_eq!(
+        now["Industry"],
+        json!("Consulting"),
+        "if_empty keeps the person's value"
+    );
+    assert!(
+        common::same(now.get("Kernel_Founded_Year__c"), Some(&json!(1999))),
+        "never keeps the person's value"
+    );
+}
