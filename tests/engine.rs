@@ -321,3 +321,120 @@ async fn fixture_org_is_enriched_exactly_and_stays_quiet() {
         "never keeps the person's value"
     );
 }
+
+fn once_command(world: &World, objects: &[&str]) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_kernel-sync"));
+    command
+        .arg("--config")
+        .arg(&world.config)
+        .arg("once")
+        .current_dir(world.dir.path())
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    for object in objects {
+        command.arg("--object").arg(object);
+    }
+    command
+}
+
+/// SIGKILL at random moments, several times, then restarts until `once` finishes: every
+/// record ends as if nothing happened, and each kill cost at most one repeated POST.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_survives_sigkill_at_random_moments() {
+    let world = common::start(Setup::default()).await;
+    let objects = objects();
+    let accounts = &objects[0];
+    let before = world.snapshot("Account");
+
+    let kills = rand::random_range(4..=6);
+    let mut killed = 0;
+    for _ in 0..kills {
+        let mut child = once_command(&world, &["accounts"]).spawn().unwrap();
+        let after = Duration::from_millis(rand::random_range(300..3000));
+        tokio::select! {
+            status = child.wait() => {
+                // It finished before the kill: nothing left to interrupt.
+                assert!(status.unwrap().code().is_some_and(|c| c <= 1));
+                break;
+            }
+            () = tokio::time::sleep(after) => {
+                child.start_kill().unwrap();
+                child.wait().await.unwrap();
+                killed += 1;
+            }
+        }
+    }
+    let mut finished = false;
+    for _ in 0..3 {
+        let status = tokio::time::timeout(
+            Duration::from_secs(60),
+            once_command(&world, &["accounts"]).status(),
+        )
+        .await
+        .expect("once finishes within a minute")
+        .unwrap();
+        if status.code().is_some_and(|c| c <= 1) {
+            finished = true;
+            break;
+        }
+    }
+    assert!(finished, "once never exited 0 or 1 after the kills");
+
+    let engine = world.engine().await;
+    let (enriched, parked, _) = check_first_pass(&world, &engine, accounts, &before).await;
+    let submitted = (enriched + parked) as u64;
+    let posts = world.post_bodies();
+    assert!(posts >= submitted, "{posts} posts for {submitted} records");
+    assert!(
+        posts <= submitted + killed,
+        "{posts} posts for {submitted} records and {killed} kills"
+    );
+}
+
+/// SIGTERM ends `once` within seconds, and the next `once` finishes the work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_stops_on_sigterm_and_a_restart_finishes() {
+    let world = common::start(Setup {
+        kernel: kernel_sync::sim::kernel::KernelSimConfig {
+            fast_after_secs: 2.0,
+            complete_after_secs: 4.0,
+            ..common::quick_kernel()
+        },
+        ..Setup::default()
+    })
+    .await;
+    let mut child = once_command(&world, &["prospects"]).spawn().unwrap();
+    common::wait_for("a first submission", Duration::from_secs(20), || {
+        world.post_bodies() > 5
+    })
+    .await;
+    let pid = child.id().unwrap().to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let status = tokio::time::timeout(Duration::from_secs(8), child.wait())
+        .await
+        .expect("once ends within seconds of SIGTERM")
+        .unwrap();
+    assert_ne!(status.code(), Some(0), "an interrupted pass does not claim success");
+    let written_before = world.records_written();
+    assert!(written_before < 40, "the pass was not interrupted");
+
+    let status = tokio::time::timeout(
+        Duration::from_secs(60),
+        once_command(&world, &["prospects"]).status(),
+    )
+    .await
+    .expect("the restart finishes")
+    .unwrap();
+    assert_eq!(status.code(), Some(0));
+    let engine = world.engine().await;
+    let items = common::items(&engine, "prospects").await;
+    assert_eq!(items.len(), 40);
+    assert!(items.values().all(|i| i.state == ItemState::Written));
+    assert!(world.post_bodies() <= 41, "at most one repeated POST");
+}
