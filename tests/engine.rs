@@ -438,3 +438,96 @@ async fn once_stops_on_sigterm_and_a_restart_finishes() {
     assert!(items.values().all(|i| i.state == ItemState::Written));
     assert!(world.post_bodies() <= 41, "at most one repeated POST");
 }
+
+/// Executions that end in error are retried, then parked with Kernel's message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_executions_are_retried_then_parked() {
+    let world = common::start(Setup {
+        kernel: kernel_sync::sim::kernel::KernelSimConfig {
+            execution_error_share: 1.0,
+            ..common::quick_kernel()
+        },
+        edits: [
+            ("max_attempts = 3", "max_attempts = 2"),
+            ("max_interval = \"3s\"", "max_interval = \"1s\""),
+        ]
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        .to_vec(),
+        ..Setup::default()
+    })
+    .await;
+    let engine = world.engine().await;
+    let before = world.snapshot("Prospect_Company__c");
+
+    let report = common::pass(&engine, &["prospects"], Duration::from_secs(60)).await;
+    assert!(!report.all_made_it());
+    let items = common::items(&engine, "prospects").await;
+    assert_eq!(items.len(), 40);
+    for item in items.values() {
+        assert_eq!(item.state, ItemState::Parked, "{}", item.record_id);
+        let reason = item.reason.clone().unwrap_or_default();
+        assert!(reason.contains("kernel execution failed 2 times"), "{reason}");
+    }
+    let stats = world.kernel.stats();
+    assert!(stats.executions_by_record.values().all(|n| *n == 2), "two attempts each");
+    assert_eq!(world.snapshot("Prospect_Company__c"), before, "nothing was written");
+}
+
+/// A Collections call with mixed outcomes: row locks are retried and end written, the
+/// validation rule parks only its records with its message, a deleted record is dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mixed_write_outcomes_park_only_the_bad_records() {
+    let world = common::start(Setup {
+        kernel: kernel_sync::sim::kernel::KernelSimConfig {
+            fast_after_secs: 1.0,
+            complete_after_secs: 2.0,
+            ..common::quick_kernel()
+        },
+        org: kernel_sync::sim::salesforce::OrgSimConfig {
+            faults: kernel_sync::sim::salesforce::Faults {
+                lock_row_share: 0.1,
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+        ..Setup::default()
+    })
+    .await;
+    let engine = world.engine().await;
+    let objects = objects();
+    let mut before = world.snapshot("Account");
+
+    // The first record of the filter goes away while Kernel works on it.
+    let mut eligible: Vec<&String> = before
+        .iter()
+        .filter(|(_, r)| account_in_filter(r) && has_inputs(&objects[0], r))
+        .map(|(id, _)| id)
+        .collect();
+    eligible.sort();
+    let doomed = eligible[0].clone();
+    let run = {
+        let engine = engine.clone();
+        tokio::spawn(async move {
+            common::pass(&engine, &["accounts"], Duration::from_secs(60)).await
+        })
+    };
+    common::wait_for("the doomed record's POST", Duration::from_secs(20), || {
+        world.kernel.stats().posts_by_record.contains_key(&doomed)
+    })
+    .await;
+    world.org.delete("Account", &doomed).unwrap();
+    let report = run.await.unwrap();
+    assert_eq!(
+        report.end,
+        Some(kernel_sync::pipeline::driver::DriveEnd::Idle)
+    );
+
+    let items = common::items(&engine, "accounts").await;
+    assert_eq!(items[&doomed].state, ItemState::Dropped);
+    before.remove(&doomed);
+    let (enriched, parked, _) = check_first_pass(&world, &engine, &objects[0], &before).await;
+    assert!(enriched > 100 && parked > 0);
+    let counts = &report.objects[0].counts;
+    assert_eq!(counts.parked, parked as u64, "only the validation rule parks");
+    assert_eq!(counts.dropped, 1);
+}
