@@ -67,6 +67,9 @@ pub enum DriveEnd {
     Deadline,
     /// Shutdown was asked for.
     Shutdown,
+    /// The configured share of the org's daily API allowance is spent: nothing more can be
+    /// written in this pass, so a pass stops instead of waiting (its work stays in the store).
+    SalesforceBudgetSpent,
 }
 
 enum TaskDone {
@@ -111,10 +114,21 @@ impl Engine {
                 return Ok(self.wind_down(tasks, writing).await);
             }
             let now = now_ms();
+            // A pass cannot write while the daily share is spent (and nothing un-pauses the
+            // guard without a call): it starts nothing new and ends once its tasks are done.
+            // The daemon keeps going: its next harvest observes the usage again.
+            let budget_spent =
+                matches!(until, DriveUntil::Idle { .. }) && self.salesforce_guard.is_paused();
+            if budget_spent && tasks.is_empty() {
+                tracing::warn!(
+                    "salesforce daily api share spent: the pass ends, its work stays queued"
+                );
+                return Ok(DriveEnd::SalesforceBudgetSpent);
+            }
 
             // 1. Due polls first: finishing executions frees slots for new ones.
             let room = MAX_CONCURRENT_POLLS.saturating_sub(tasks.len());
-            if room > 0 {
+            if room > 0 && !budget_spent {
                 let limit = u32::try_from(room + busy.len()).unwrap_or(u32::MAX);
                 for item in self.store.due_polls(object_syncs, now, limit).await? {
                     if busy.len() >= MAX_CONCURRENT_POLLS + usize::from(writing) * WRITE_BATCH {
@@ -133,7 +147,7 @@ impl Engine {
             }
 
             // 2. One submission at a time, when a slot is free.
-            if !submitting && self.kernel.budget().try_take_slot() {
+            if !submitting && !budget_spent && self.kernel.budget().try_take_slot() {
                 match self.store.claim_pending(object_syncs, now).await? {
                     Some(item) => {
                         submitting = true;
