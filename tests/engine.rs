@@ -531,3 +531,44 @@ async fn mixed_write_outcomes_park_only_the_bad_records() {
     assert_eq!(counts.parked, parked as u64, "only the validation rule parks");
     assert_eq!(counts.dropped, 1);
 }
+
+/// With the org's daily allowance share spent, the pass stops calling Salesforce, says why
+/// in its report's end, and ends instead of spinning until a deadline that may not exist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spent_salesforce_budget_ends_the_pass_with_the_reason() {
+    let world = common::start(Setup {
+        org: kernel_sync::sim::salesforce::OrgSimConfig {
+            daily_api_allowance: 20,
+            ..Default::default()
+        },
+        edits: [
+            ("daily_api_share = 0.8", "daily_api_share = 0.3"),
+            ("max_interval = \"3s\"", "max_interval = \"1s\""),
+        ]
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        .to_vec(),
+        ..Setup::default()
+    })
+    .await;
+    let engine = world.engine().await;
+    let names = vec!["accounts".to_owned(), "leads".to_owned()];
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let report = tokio::time::timeout(
+        Duration::from_secs(40),
+        engine.run_pass(&names, None, rx, Default::default()),
+    )
+    .await
+    .expect("the pass ends although salesforce may not be called")
+    .expect("a spent budget is not an operator error");
+
+    assert!(!report.all_made_it());
+    assert_eq!(
+        report.end,
+        Some(kernel_sync::pipeline::driver::DriveEnd::SalesforceBudgetSpent)
+    );
+    let usage = world.org.stats().api_usage;
+    assert!(usage <= 7, "{usage} calls against an allowance share of 6");
+    // Work in hand stays in the store for the next pass.
+    let accounts = report.objects.iter().find(|o| o.name == "accounts").unwrap();
+    assert!(accounts.left_active > 0);
+}
