@@ -134,6 +134,12 @@ impl Engine {
                     if busy.len() >= MAX_CONCURRENT_POLLS + usize::from(writing) * WRITE_BATCH {
                         break;
                     }
+                    // An early write of fast fields waits for the same moment as the next
+                    // poll; polling first would keep it busy at every turn until completion
+                    // replaced it, so the write goes first (unless writes are paused).
+                    if item.pending_write.is_some() && !self.salesforce_guard.is_paused() {
+                        continue;
+                    }
                     if busy.insert(item.id) {
                         let engine = self.clone();
                         let counts = counts.clone();
