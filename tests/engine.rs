@@ -420,7 +420,11 @@ async fn once_stops_on_sigterm_and_a_restart_finishes() {
         .await
         .expect("once ends within seconds of SIGTERM")
         .unwrap();
-    assert_ne!(status.code(), Some(0), "an interrupted pass does not claim success");
+    assert_ne!(
+        status.code(),
+        Some(0),
+        "an interrupted pass does not claim success"
+    );
     let written_before = world.records_written();
     assert!(written_before < 40, "the pass was not interrupted");
 
@@ -466,11 +470,21 @@ async fn failing_executions_are_retried_then_parked() {
     for item in items.values() {
         assert_eq!(item.state, ItemState::Parked, "{}", item.record_id);
         let reason = item.reason.clone().unwrap_or_default();
-        assert!(reason.contains("kernel execution failed 2 times"), "{reason}");
+        assert!(
+            reason.contains("kernel execution failed 2 times"),
+            "{reason}"
+        );
     }
     let stats = world.kernel.stats();
-    assert!(stats.executions_by_record.values().all(|n| *n == 2), "two attempts each");
-    assert_eq!(world.snapshot("Prospect_Company__c"), before, "nothing was written");
+    assert!(
+        stats.executions_by_record.values().all(|n| *n == 2),
+        "two attempts each"
+    );
+    assert_eq!(
+        world.snapshot("Prospect_Company__c"),
+        before,
+        "nothing was written"
+    );
 }
 
 /// A Collections call with mixed outcomes: row locks are retried and end written, the
@@ -507,9 +521,9 @@ async fn mixed_write_outcomes_park_only_the_bad_records() {
     let doomed = eligible[0].clone();
     let run = {
         let engine = engine.clone();
-        tokio::spawn(async move {
-            common::pass(&engine, &["accounts"], Duration::from_secs(60)).await
-        })
+        tokio::spawn(
+            async move { common::pass(&engine, &["accounts"], Duration::from_secs(60)).await },
+        )
     };
     common::wait_for("the doomed record's POST", Duration::from_secs(20), || {
         world.kernel.stats().posts_by_record.contains_key(&doomed)
@@ -528,7 +542,10 @@ async fn mixed_write_outcomes_park_only_the_bad_records() {
     let (enriched, parked, _) = check_first_pass(&world, &engine, &objects[0], &before).await;
     assert!(enriched > 100 && parked > 0);
     let counts = &report.objects[0].counts;
-    assert_eq!(counts.parked, parked as u64, "only the validation rule parks");
+    assert_eq!(
+        counts.parked, parked as u64,
+        "only the validation rule parks"
+    );
     assert_eq!(counts.dropped, 1);
 }
 
@@ -569,6 +586,67 @@ async fn spent_salesforce_budget_ends_the_pass_with_the_reason() {
     let usage = world.org.stats().api_usage;
     assert!(usage <= 7, "{usage} calls against an allowance share of 6");
     // Work in hand stays in the store for the next pass.
-    let accounts = report.objects.iter().find(|o| o.name == "accounts").unwrap();
+    let accounts = report
+        .objects
+        .iter()
+        .find(|o| o.name == "accounts")
+        .unwrap();
     assert!(accounts.left_active > 0);
+}
+
+/// `write_fast_fields = true`: the fast fields reach the record while the slow ones are
+/// still on their way; the slow ones follow at completion.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fast_fields_are_written_early_and_slow_ones_follow() {
+    let world = common::start(Setup {
+        kernel: kernel_sync::sim::kernel::KernelSimConfig {
+            fast_after_secs: 0.3,
+            complete_after_secs: 8.0,
+            ..common::quick_kernel()
+        },
+        ..Setup::default()
+    })
+    .await;
+    let engine = world.engine().await;
+    let objects = objects();
+    let companies = common::catalogue_companies();
+    let before = world.snapshot("Account");
+    let mut ids: Vec<&String> = before.keys().collect();
+    ids.sort();
+    let (id, company) = ids
+        .into_iter()
+        .filter(|id| account_in_filter(&before[*id]) && has_inputs(&objects[0], &before[*id]))
+        .find_map(|id| {
+            let c = company_of(&objects[0], &before[id], &companies)?;
+            let slow = c.get("description").is_some_and(|d| !d.is_null());
+            let fast = c
+                .get("headcount")
+                .is_some_and(|h| *h != before[id]["NumberOfEmployees"]);
+            let blank = common::is_empty(before[id].get("Kernel_Description__c"));
+            (slow && fast && blank).then(|| (id.clone(), c))
+        })
+        .unwrap();
+
+    let run = {
+        let engine = engine.clone();
+        tokio::spawn(
+            async move { common::pass(&engine, &["accounts"], Duration::from_secs(60)).await },
+        )
+    };
+    common::wait_for("the fast fields", Duration::from_secs(20), || {
+        world.org.record("Account", &id).unwrap()["NumberOfEmployees"] == company["headcount"]
+    })
+    .await;
+    let early = world.org.record("Account", &id).unwrap();
+    assert!(
+        common::is_empty(early.get("Kernel_Description__c")),
+        "slow fields arrived with the fast ones"
+    );
+    run.await.unwrap();
+    let done = world.org.record("Account", &id).unwrap();
+    assert!(
+        !common::is_empty(done.get("Kernel_Description__c")),
+        "slow fields followed"
+    );
+    assert_eq!(done["NumberOfEmployees"], company["headcount"]);
 }
