@@ -67,6 +67,9 @@ pub enum DriveEnd {
     Deadline,
     /// Shutdown was asked for.
     Shutdown,
+    /// The configured share of the org's daily API allowance is spent: nothing more can be
+    /// written in this pass, so a pass stops instead of waiting (its work stays in the store).
+    SalesforceBudgetSpent,
 }
 
 enum TaskDone {
@@ -112,14 +115,31 @@ impl Engine {
                 return Ok(self.wind_down(tasks, writing).await);
             }
             let now = now_ms();
+            // A pass cannot write while the daily share is spent (and nothing un-pauses the
+            // guard without a call): it starts nothing new and ends once its tasks are done.
+            // The daemon keeps going: its next harvest observes the usage again.
+            let budget_spent =
+                matches!(until, DriveUntil::Idle { .. }) && self.salesforce_guard.is_paused();
+            if budget_spent && tasks.is_empty() {
+                tracing::warn!(
+                    "salesforce daily api share spent: the pass ends, its work stays queued"
+                );
+                return Ok(DriveEnd::SalesforceBudgetSpent);
+            }
 
             // 1. Due polls first: finishing executions frees slots for new ones.
-            if polling < MAX_CONCURRENT_POLLS {
+            if polling < MAX_CONCURRENT_POLLS && !budget_spent {
                 // Ask for enough to fill the room even when some due items are busy.
                 let limit = u32::try_from(MAX_CONCURRENT_POLLS + busy.len()).unwrap_or(u32::MAX);
                 for item in self.store.due_polls(object_syncs, now, limit).await? {
                     if polling >= MAX_CONCURRENT_POLLS {
                         break;
+                    }
+                    // An early write of fast fields waits for the same moment as the next
+                    // poll; polling first would keep it busy at every turn until completion
+                    // replaced it, so the write goes first (unless writes are paused).
+                    if item.pending_write.is_some() && !self.salesforce_guard.is_paused() {
+                        continue;
                     }
                     if busy.insert(item.id) {
                         polling += 1;
@@ -135,7 +155,7 @@ impl Engine {
             }
 
             // 2. One submission at a time, when a slot is free.
-            if !submitting && self.kernel.budget().try_take_slot() {
+            if !submitting && !budget_spent && self.kernel.budget().try_take_slot() {
                 match self.store.claim_pending(object_syncs, now).await? {
                     Some(item) => {
                         submitting = true;

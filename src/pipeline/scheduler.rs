@@ -156,6 +156,7 @@ impl Engine {
                 (DriveEnd::Idle, None) => "partial".to_owned(),
                 (DriveEnd::Deadline, None) => "deadline".to_owned(),
                 (DriveEnd::Shutdown, None) => "interrupted".to_owned(),
+                (DriveEnd::SalesforceBudgetSpent, None) => "salesforce budget spent".to_owned(),
             };
             if let Some(run_id) = runs.get(&object.name) {
                 self.store
