@@ -4,7 +4,7 @@
 mod common;
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{FieldFacts, Rule, Setup, World};
 use kernel_sync::sim::kernel::Catalogue;
@@ -649,4 +649,81 @@ async fn fast_fields_are_written_early_and_slow_ones_follow() {
         "slow fields followed"
     );
     assert_eq!(done["NumberOfEmployees"], company["headcount"]);
+}
+
+/// The daemon: an object sync scheduled every second is harvested, enriched and written;
+/// a record a person creates later is picked up by a later tick; shutdown ends the daemon.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemon_harvests_on_its_schedule_and_stops_on_shutdown() {
+    let every_second = common::fixture("mappings/prospect_company.toml")
+        .replace("schedule = \"0 0 * * * *\"", "schedule = \"* * * * * *\"");
+    assert!(
+        every_second.contains("* * * * * *"),
+        "the fixture's schedule changed"
+    );
+    let world = common::start(Setup {
+        mappings: vec![("prospect_company.toml".into(), every_second)],
+        ..Setup::default()
+    })
+    .await;
+    let engine = world.engine().await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let daemon = {
+        let engine = engine.clone();
+        tokio::spawn(async move { engine.run_daemon(stopped).await })
+    };
+
+    let enriched = |world: &World, id: &str| {
+        world
+            .org
+            .record("Prospect_Company__c", id)
+            .ok()
+            .is_some_and(|r| !common::is_empty(r.get("Country__c")))
+    };
+    // Every prospect reaches `written` (one company is unknown to Kernel: nothing to
+    // write, but written all the same).
+    let started = Instant::now();
+    loop {
+        let counts = engine.store.state_counts("prospects").await.expect("store");
+        if counts.get(&ItemState::Written) == Some(&40) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(40),
+            "daemon stalled: {counts:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // A company the org did not hold before, created by a person after the first ticks.
+    let mut fields = Map::new();
+    fields.insert("Name".into(), json!("Irongate Diagnostics"));
+    fields.insert(
+        "Website__c".into(),
+        json!("https://irongate-diagnostics.example"),
+    );
+    let id = world
+        .org
+        .insert("Prospect_Company__c", &fields, None)
+        .expect("insert");
+    common::wait_for(
+        "the new prospect written by a later tick",
+        Duration::from_secs(30),
+        || enriched(&world, &id),
+    )
+    .await;
+    let record = world
+        .org
+        .record("Prospect_Company__c", &id)
+        .expect("record");
+    assert_eq!(record.get("Country__c"), Some(&json!("Germany")));
+
+    let asked = Instant::now();
+    stop.send(true).expect("daemon listens");
+    let result = tokio::time::timeout(Duration::from_secs(10), daemon)
+        .await
+        .expect("the daemon stops within seconds")
+        .expect("the daemon task does not panic");
+    assert!(result.is_ok(), "{result:?}");
+    assert!(asked.elapsed() < Duration::from_secs(10));
 }
