@@ -127,6 +127,11 @@ impl Engine {
                 return Ok(DriveEnd::SalesforceBudgetSpent);
             }
 
+            // The daemon waits out a spent share, reading the usage now and then.
+            if matches!(until, DriveUntil::Shutdown) {
+                self.salesforce_guard.recheck(&self.salesforce).await;
+            }
+
             // 1. Due polls first: finishing executions frees slots for new ones.
             if polling < MAX_CONCURRENT_POLLS && !budget_spent {
                 // Ask for enough to fill the room even when some due items are busy.

@@ -232,7 +232,7 @@ impl Engine {
         let query = harvest_soql(plan, since)?;
         tracing::debug!(object_sync = %sync.name, soql = %query, "harvest query");
 
-        self.salesforce_guard.check_with(&self.salesforce)?;
+        self.salesforce_gate().await?;
         let mut page = self.salesforce.query(&query).await?;
         self.salesforce_guard.observe(&self.salesforce);
         loop {
@@ -282,7 +282,7 @@ impl Engine {
             let Some(next) = page.next_records_url.clone().filter(|_| !page.done) else {
                 break;
             };
-            self.salesforce_guard.check_with(&self.salesforce)?;
+            self.salesforce_gate().await?;
             page = self.salesforce.query_more(&next).await?;
             self.salesforce_guard.observe(&self.salesforce);
         }

@@ -101,7 +101,12 @@ pub struct ObjectPlan {
 pub struct SalesforceGuard {
     share: f64,
     paused: AtomicBool,
+    /// When the usage was last read while paused (to see it recover).
+    rechecked: std::sync::Mutex<Option<std::time::Instant>>,
 }
+
+/// While paused, how often the guard reads `/limits` to see whether usage recovered.
+pub const RECHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl SalesforceGuard {
     /// A guard for `share` of the daily allowance.
@@ -109,6 +114,7 @@ impl SalesforceGuard {
         SalesforceGuard {
             share,
             paused: AtomicBool::new(false),
+            rechecked: std::sync::Mutex::new(None),
         }
     }
 
@@ -143,6 +149,28 @@ impl SalesforceGuard {
         } else {
             0.0
         });
+    }
+
+    /// While paused, reads `/limits` (at most once per [`RECHECK_EVERY`]) so the pause
+    /// ends once the rolling 24-hour usage falls below the share again.
+    pub async fn recheck(&self, client: &SalesforceClient) {
+        if !self.is_paused() {
+            return;
+        }
+        {
+            let mut last = self
+                .rechecked
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if last.is_some_and(|at| at.elapsed() < RECHECK_EVERY) {
+                return;
+            }
+            *last = Some(std::time::Instant::now());
+        }
+        match client.limits().await {
+            Ok(_) => self.observe(client),
+            Err(e) => tracing::warn!(error = %e, "cannot read the org's limits"),
+        }
     }
 
     /// Fails when calls are paused.
@@ -201,6 +229,17 @@ impl Engine {
             self.store.observe(SALESFORCE_USAGE, &text).await?;
         }
         Ok(())
+    }
+
+    /// Lets a Salesforce call through unless the daily share is spent (re-reading the usage
+    /// now and then while it is).
+    ///
+    /// # Errors
+    ///
+    /// [`PipelineError::SalesforceBudgetSpent`] while the share is spent.
+    pub async fn salesforce_gate(&self) -> Result<(), PipelineError> {
+        self.salesforce_guard.recheck(&self.salesforce).await;
+        self.salesforce_guard.check_with(&self.salesforce)
     }
 
     /// The plan of an object sync by name.

@@ -91,7 +91,7 @@ impl Engine {
         }
         let ids: Vec<String> = batch.iter().map(|i| i.record_id.clone()).collect();
         let field_refs: Vec<&str> = fields.iter().map(String::as_str).collect();
-        self.salesforce_guard.check_with(&self.salesforce)?;
+        self.salesforce_gate().await?;
         let records = match self
             .salesforce
             .read_by_ids(&object, &field_refs, &ids)
