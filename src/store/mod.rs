@@ -218,7 +218,10 @@ pub struct WorkItem {
     pub updated_at: Millis,
 }
 
-/// Where the last harvest of an object sync stopped.
+/// Where the last harvest of an object sync stopped. DESIGN.md names a (SystemModstamp, Id)
+/// pair; the Id is not needed here: the next harvest starts `lookback` before this instant
+/// with `>=`, so ties are re-read, and work items (one per record, with the fingerprint of
+/// what was enriched) make the re-read harmless.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cursor {
     /// `SystemModstamp` of the last committed record, in milliseconds.
@@ -615,8 +618,8 @@ impl Store {
         }
         if let Some(cursor) = cursor {
             sqlx::query(
-                "INSERT INTO cursors (object_sync, modstamp_ms, record_id, updated_at) \
-                 VALUES ($1, $2, '', $3) \
+                "INSERT INTO cursors (object_sync, modstamp_ms, updated_at) \
+                 VALUES ($1, $2, $3) \
                  ON CONFLICT (object_sync) DO UPDATE SET modstamp_ms = excluded.modstamp_ms, \
                      updated_at = excluded.updated_at",
             )

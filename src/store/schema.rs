@@ -28,7 +28,6 @@ pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
         "CREATE TABLE cursors (
             object_sync TEXT PRIMARY KEY,
             modstamp_ms BIGINT NOT NULL,
-            record_id TEXT NOT NULL,
             updated_at BIGINT NOT NULL
         )",
         "CREATE TABLE work_items (
