@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use common::{FieldFacts, Rule, Setup, World};
+use kernel_sync::pipeline::scheduler::ENGINE_LEASE;
 use kernel_sync::sim::kernel::Catalogue;
 use kernel_sync::sim::salesforce::PERSON_USER_ID;
 use kernel_sync::store::ItemState;
@@ -726,4 +727,95 @@ async fn daemon_harvests_on_its_schedule_and_stops_on_shutdown() {
         .expect("the daemon task does not panic");
     assert!(result.is_ok(), "{result:?}");
     assert!(asked.elapsed() < Duration::from_secs(10));
+}
+
+/// Two daemons on one store: the second stands by while the first holds the engine lease,
+/// and takes over when the first stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_daemon_stands_by_until_the_first_stops() {
+    let every_second = common::fixture("mappings/prospect_company.toml")
+        .replace("schedule = \"0 0 * * * *\"", "schedule = \"* * * * * *\"");
+    let world = common::start(Setup {
+        mappings: vec![("prospect_company.toml".into(), every_second)],
+        ..Setup::default()
+    })
+    .await;
+    let first = world.engine().await;
+    let second = world.engine().await;
+    let (stop_first, first_stopped) = tokio::sync::watch::channel(false);
+    let (stop_second, second_stopped) = tokio::sync::watch::channel(false);
+    let first_daemon = {
+        let engine = first.clone();
+        tokio::spawn(async move { engine.run_daemon(first_stopped).await })
+    };
+    let written = |engine: &kernel_sync::pipeline::Engine| {
+        let engine = engine.clone();
+        async move {
+            let counts = engine.store.state_counts("prospects").await.expect("store");
+            counts.get(&ItemState::Written).copied().unwrap_or(0)
+        }
+    };
+    let started = Instant::now();
+    while written(&first).await < 40 {
+        assert!(
+            started.elapsed() < Duration::from_secs(40),
+            "the first daemon stalled"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The second daemon waits: nobody else may submit or write.
+    let second_daemon = {
+        let engine = second.clone();
+        tokio::spawn(async move { engine.run_daemon(second_stopped).await })
+    };
+    let lease = || async {
+        let lease = first.store.lease(ENGINE_LEASE).await.expect("store");
+        lease.map(|(holder, _)| holder).unwrap_or_default()
+    };
+    let holder = lease().await;
+    assert!(!holder.is_empty(), "the first daemon holds the lease");
+    // Proving a negative needs some time to pass: more than one tick of the schedule.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        lease().await,
+        holder,
+        "the second daemon must not take a held lease"
+    );
+    let posts_before = world.post_bodies();
+    stop_first.send(true).expect("first daemon listens");
+    let stopped = tokio::time::timeout(Duration::from_secs(10), first_daemon).await;
+    assert!(matches!(stopped, Ok(Ok(Ok(())))), "{stopped:?}");
+
+    // Now the second one takes the lease and serves a new record.
+    let mut fields = Map::new();
+    fields.insert("Name".into(), json!("Irongate Diagnostics"));
+    fields.insert(
+        "Website__c".into(),
+        json!("https://irongate-diagnostics.example"),
+    );
+    let id = world
+        .org
+        .insert("Prospect_Company__c", &fields, None)
+        .expect("insert");
+    common::wait_for(
+        "the standby daemon to take over",
+        Duration::from_secs(30),
+        || {
+            world
+                .org
+                .record("Prospect_Company__c", &id)
+                .ok()
+                .is_some_and(|r| !common::is_empty(r.get("Country__c")))
+        },
+    )
+    .await;
+    assert_eq!(
+        world.post_bodies(),
+        posts_before + 1,
+        "only the new record was submitted"
+    );
+    stop_second.send(true).expect("second daemon listens");
+    let stopped = tokio::time::timeout(Duration::from_secs(10), second_daemon).await;
+    assert!(matches!(stopped, Ok(Ok(Ok(())))), "{stopped:?}");
 }

@@ -52,6 +52,9 @@ pub enum PipelineError {
     /// The cron scheduler failed to start or refused a schedule.
     #[error("scheduler: {0}")]
     Scheduler(String),
+    /// Another replica took the engine lease (this one could not renew it in time).
+    #[error("the engine lease was lost to another replica; restarting stands this one by")]
+    LeaseLost,
     /// A mapping does not fit the org (found by describe).
     #[error("object sync {object_sync}: {problems:?}")]
     Mapping {

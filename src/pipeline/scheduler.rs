@@ -188,8 +188,13 @@ impl Engine {
     /// way an operator must fix.
     pub async fn run_daemon(
         &self,
-        mut shutdown: watch::Receiver<bool>,
+        outer_shutdown: watch::Receiver<bool>,
     ) -> Result<(), PipelineError> {
+        let holder = replica_name();
+        let Some(lease) = self.wait_for_lease(&holder, outer_shutdown.clone()).await? else {
+            return Ok(());
+        };
+        let mut shutdown = lease.stop.clone();
         self.resume().await?;
         let names: Vec<String> = self.plans.iter().map(|p| p.sync.name.clone()).collect();
         let (tick_tx, mut tick_rx) = mpsc::channel::<String>(names.len().max(1) * 2);
@@ -260,13 +265,84 @@ impl Engine {
         tracing::info!("shutting down: harvests stop, the write in hand finishes");
         harvests.abort_all();
         let _ = scheduler.shutdown().await;
-        match driver.await {
+        let driven = match driver.await {
             Ok(result) => result.map(|_| ()),
             Err(join) => {
                 tracing::error!(error = %join, "pipeline driver ended abnormally");
                 Ok(())
             }
+        };
+        lease.renewal.abort();
+        if lease.lost.load(Ordering::SeqCst) {
+            return Err(PipelineError::LeaseLost);
         }
+        if let Err(e) = self.store.release_lease(ENGINE_LEASE, &holder).await {
+            tracing::warn!(error = %e, "cannot release the engine lease; it expires by itself");
+        }
+        driven
+    }
+
+    /// Waits until this replica holds the engine lease (standing by while another holds
+    /// it), then keeps renewing it. `None` when shutdown came first.
+    async fn wait_for_lease(
+        &self,
+        holder: &str,
+        mut outer: watch::Receiver<bool>,
+    ) -> Result<Option<Lease>, PipelineError> {
+        let mut said = false;
+        while !self
+            .store
+            .try_lease(ENGINE_LEASE, holder, LEASE_TTL)
+            .await?
+        {
+            if !said {
+                tracing::info!("standing by: another kernel-sync process holds this store's lease");
+                said = true;
+            }
+            tokio::select! {
+                () = tokio::time::sleep(LEASE_RENEW) => {}
+                _ = outer.changed() => {
+                    if *outer.borrow() { return Ok(None); }
+                }
+            }
+        }
+        tracing::info!(holder, "engine lease taken");
+
+        // One stop signal for the daemon: the operator's, or losing the lease.
+        let (stop_tx, stop) = watch::channel(*outer.borrow());
+        let lost = Arc::new(AtomicBool::new(false));
+        let renewal = {
+            let store = self.store.clone();
+            let holder = holder.to_owned();
+            let lost = lost.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        () = tokio::time::sleep(LEASE_RENEW) => {}
+                        _ = outer.changed() => {
+                            if *outer.borrow() { let _ = stop_tx.send(true); return; }
+                            continue;
+                        }
+                    }
+                    match store.try_lease(ENGINE_LEASE, &holder, LEASE_TTL).await {
+                        Ok(true) => {}
+                        Ok(false) | Err(_) => {
+                            tracing::error!(
+                                "engine lease lost: stopping so another replica can drive"
+                            );
+                            lost.store(true, Ordering::SeqCst);
+                            let _ = stop_tx.send(true);
+                            return;
+                        }
+                    }
+                }
+            })
+        };
+        Ok(Some(Lease {
+            stop,
+            lost,
+            renewal,
+        }))
     }
 
     async fn scheduled_harvest(&self, name: &str) {
@@ -309,6 +385,40 @@ impl Engine {
             tracing::error!(object_sync = %name, error = %e, "cannot record the run");
         }
     }
+}
+
+/// The lease a daemon holds while it drives a store: two daemons on one store (replicas
+/// sharing PostgreSQL, or two processes on one SQLite file) would submit the same records.
+pub const ENGINE_LEASE: &str = "engine";
+
+/// How long the engine lease lasts without renewal; a crashed daemon's successor waits at
+/// most this long.
+pub const LEASE_TTL: Duration = Duration::from_secs(30);
+
+/// How often the lease is renewed (and a standby replica tries to take it).
+const LEASE_RENEW: Duration = Duration::from_secs(10);
+
+/// A held engine lease.
+struct Lease {
+    /// Turns true on shutdown or when the lease is lost.
+    stop: watch::Receiver<bool>,
+    /// Whether the lease was lost.
+    lost: Arc<AtomicBool>,
+    /// The renewal task.
+    renewal: tokio::task::JoinHandle<()>,
+}
+
+/// This process's name as a lease holder: host, process id and a random part.
+fn replica_name() -> String {
+    use rand::Rng;
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned());
+    let tag: u32 = rand::rng().random();
+    format!("{host}/{}/{tag:08x}", std::process::id())
 }
 
 #[expect(clippy::needless_pass_by_value, reason = "used as a map_err function")]

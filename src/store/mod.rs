@@ -1110,6 +1110,25 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Who holds the lease `name` and until when, if anyone ever took it.
+    ///
+    /// # Errors
+    ///
+    /// The database failed.
+    pub async fn lease(&self, name: &str) -> Result<Option<(String, Millis)>, StoreError> {
+        let row = sqlx::query("SELECT holder, expires_at FROM leases WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(StoreError::db("read lease"))?;
+        row.map(|row| {
+            let holder: String = row.try_get(0).map_err(StoreError::db("read lease"))?;
+            let expires: i64 = row.try_get(1).map_err(StoreError::db("read lease"))?;
+            Ok((holder, expires))
+        })
+        .transpose()
+    }
+
     /// Gives up the lease `name` if `holder` holds it.
     ///
     /// # Errors
