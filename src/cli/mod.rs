@@ -139,7 +139,9 @@ pub fn classify(error: &anyhow::Error) -> Exit {
         }
         if let Some(e) = cause.downcast_ref::<PipelineError>() {
             return match e {
-                PipelineError::Mapping { .. } => Exit::Config,
+                PipelineError::Mapping { .. } | PipelineError::DaemonRunning { .. } => {
+                    Exit::Config
+                }
                 PipelineError::Store(_) => Exit::Internal,
                 _ => Exit::Unreachable,
             };

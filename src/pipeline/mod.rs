@@ -52,6 +52,16 @@ pub enum PipelineError {
     /// The cron scheduler failed to start or refused a schedule.
     #[error("scheduler: {0}")]
     Scheduler(String),
+    /// A daemon holds this store's engine lease: a pass beside it would submit the same
+    /// records.
+    #[error(
+        "a kernel-sync daemon ({holder}) is driving this state store: stop it, or let it do \
+         the work instead of `once`"
+    )]
+    DaemonRunning {
+        /// The lease holder (host/pid/tag).
+        holder: String,
+    },
     /// Another replica took the engine lease (this one could not renew it in time).
     #[error("the engine lease was lost to another replica; restarting stands this one by")]
     LeaseLost,

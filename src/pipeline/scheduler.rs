@@ -87,6 +87,11 @@ impl Engine {
         shutdown: watch::Receiver<bool>,
         counts: CountsHandle,
     ) -> Result<PassReport, PipelineError> {
+        if let Some((holder, expires)) = self.store.lease(ENGINE_LEASE).await?
+            && expires > crate::store::now_ms()
+        {
+            return Err(PipelineError::DaemonRunning { holder });
+        }
         self.resume().await?;
         let deadline = max_wait.map(|w| Instant::now() + w);
         let mut report = PassReport::default();
