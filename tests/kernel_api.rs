@@ -303,11 +303,11 @@ async fn unknown_and_failed_executions_poll_as_failed() {
     assert_eq!(again.status, SubmitStatus::Starting);
 }
 
-fn faulty(faults: FaultConfig) -> KernelSimConfig {
+fn faulty(faults: &FaultConfig) -> KernelSimConfig {
     KernelSimConfig {
         faults: FaultConfig {
             rate_limit_burst_len: 1,
-            ..faults
+            ..faults.clone()
         },
         ..quick()
     }
@@ -316,7 +316,7 @@ fn faulty(faults: FaultConfig) -> KernelSimConfig {
 /// 502/503/504 on every attempt end as a transient error after the attempts allowed.
 #[tokio::test]
 async fn gateway_errors_are_retried_then_transient() {
-    let sim = start_sim(faulty(FaultConfig {
+    let sim = start_sim(faulty(&FaultConfig {
         server_error_share: 1.0,
         ..FaultConfig::default()
     }))
@@ -341,7 +341,7 @@ async fn gateway_errors_are_retried_then_transient() {
 /// With half the answers failing, retries carry every call through.
 #[tokio::test]
 async fn retries_recover_from_intermittent_gateway_errors() {
-    let sim = start_sim(faulty(FaultConfig {
+    let sim = start_sim(faulty(&FaultConfig {
         server_error_share: 0.5,
         ..FaultConfig::default()
     }))
@@ -370,7 +370,7 @@ async fn retries_recover_from_intermittent_gateway_errors() {
 /// 429 on every attempt: the client waits the (capped) Retry-After, then gives up.
 #[tokio::test]
 async fn rate_limiting_is_waited_out_within_the_cap_then_reported() {
-    let sim = start_sim(faulty(FaultConfig {
+    let sim = start_sim(faulty(&FaultConfig {
         rate_limit_burst_share: 1.0,
         ..FaultConfig::default()
     }))
@@ -426,7 +426,7 @@ async fn a_client_faster_than_the_limit_recovers_from_429() {
 /// An answer held past the client's timeout is a transient transport error.
 #[tokio::test]
 async fn timeouts_are_transient() {
-    let sim = start_sim(faulty(FaultConfig {
+    let sim = start_sim(faulty(&FaultConfig {
         timeout_share: 1.0,
         timeout_hold_secs: 5.0,
         ..FaultConfig::default()
@@ -456,7 +456,7 @@ async fn timeouts_are_transient() {
 /// Slow answers inside the timeout are simply slow.
 #[tokio::test]
 async fn slow_answers_succeed() {
-    let sim = start_sim(faulty(FaultConfig {
+    let sim = start_sim(faulty(&FaultConfig {
         slow_share: 1.0,
         slow_delay_secs: 0.3,
         ..FaultConfig::default()
@@ -473,7 +473,7 @@ async fn slow_answers_succeed() {
 /// A truncated body is a decode error naming the endpoint, the status and an excerpt.
 #[tokio::test]
 async fn malformed_bodies_are_decode_errors() {
-    let sim = start_sim(faulty(FaultConfig {
+    let sim = start_sim(faulty(&FaultConfig {
         malformed_share: 1.0,
         ..FaultConfig::default()
     }))
@@ -692,10 +692,11 @@ mod contract {
                     });
                     if open {
                         for branch in branches.iter_mut() {
-                            if let Some(branch) = branch.as_object_mut() {
-                                if branch.get("additionalProperties") == Some(&Value::Bool(false)) {
-                                    branch.remove("additionalProperties");
-                                }
+                            let closed = Some(&Value::Bool(false));
+                            if let Some(branch) = branch.as_object_mut()
+                                && branch.get("additionalProperties") == closed
+                            {
+                                branch.remove("additionalProperties");
                             }
                         }
                     }
