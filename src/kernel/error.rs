@@ -49,7 +49,8 @@ impl ErrorKind {
 pub enum KernelError {
     /// The record lacks the inputs the API requires.
     #[error(
-        "record {record} cannot be enriched: missing {missing} (send linkedinUrl, or name and website)"
+        "record {record} cannot be enriched: missing {missing} (send linkedinUrl, or name and \
+         website)"
     )]
     InvalidInput {
         /// The record id (or "website-only record").
@@ -115,7 +116,8 @@ pub enum KernelError {
 
     /// An answer that does not follow the contract.
     #[error(
-        "kernel answered {endpoint} with http {status} and a body that does not decode ({reason}): {excerpt}"
+        "kernel answered {endpoint} with http {status} and a body that does not decode \
+         ({reason}): {excerpt}"
     )]
     Decode {
         /// `POST enrichment` or `GET enrichment`.

@@ -162,20 +162,21 @@ async fn post_enrichment(
     let endpoint = state::POST_ENRICHMENT;
     let now = Instant::now();
 
-    let (key, faults) = {
+    let admitted = {
         let mut state = shared.lock();
-        match state.admit(api_key(&headers), now) {
-            Ok(key) => {
-                state.note_post(&body);
-                (key, state.draw_faults())
-            }
-            Err(answer) => {
-                if answer.status != 401 {
-                    state.note_post(&body);
-                }
-                return finish(&shared, endpoint, answer);
-            }
+        let admitted = state.admit(api_key(&headers), now);
+        // Bodies from a known key count, rate limited or not.
+        if admitted
+            .as_ref()
+            .map_or_else(|answer| answer.status != 401, |_| true)
+        {
+            state.note_post(&body);
         }
+        admitted.map(|key| (key, state.draw_faults()))
+    };
+    let (key, faults) = match admitted {
+        Ok(admitted) => admitted,
+        Err(answer) => return finish(&shared, endpoint, answer),
     };
     if let Some(status) = faults.server_error {
         return gateway_error(&shared, endpoint, status);
@@ -193,12 +194,15 @@ async fn get_enrichment(
     let endpoint = state::GET_ENRICHMENT;
     let now = Instant::now();
 
-    let (key, faults) = {
+    let admitted = {
         let mut state = shared.lock();
-        match state.admit(api_key(&headers), now) {
-            Ok(key) => (key, state.draw_faults()),
-            Err(answer) => return finish(&shared, endpoint, answer),
-        }
+        state
+            .admit(api_key(&headers), now)
+            .map(|key| (key, state.draw_faults()))
+    };
+    let (key, faults) = match admitted {
+        Ok(admitted) => admitted,
+        Err(answer) => return finish(&shared, endpoint, answer),
     };
     if let Some(status) = faults.server_error {
         return gateway_error(&shared, endpoint, status);
