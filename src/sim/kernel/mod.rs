@@ -173,6 +173,9 @@ async fn post_enrichment(
                 if answer.status != 401 {
                     state.note_post(&body);
                 }
+                // `finish` takes the lock again: release it first (a std mutex is not
+                // reentrant, and holding it hung every 401 and 429).
+                drop(state);
                 return finish(&shared, endpoint, answer);
             }
         }
@@ -197,7 +200,10 @@ async fn get_enrichment(
         let mut state = shared.lock();
         match state.admit(api_key(&headers), now) {
             Ok(key) => (key, state.draw_faults()),
-            Err(answer) => return finish(&shared, endpoint, answer),
+            Err(answer) => {
+                drop(state);
+                return finish(&shared, endpoint, answer);
+            }
         }
     };
     if let Some(status) = faults.server_error {
