@@ -641,6 +641,27 @@ async fn once_on_a_broken_deployment_file_exits_2() {
     assert!(error.contains("kernel.requests_per_second"), "{stderr}");
 }
 
+/// With text logs a failure is plain text for a person: the error and where keys are described.
+#[test]
+fn a_failure_in_text_mode_is_plain_text_with_the_fix() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let config = dir.path().join("kernel-sync.toml");
+    std::fs::write(&config, "[kernel]\nmax_in_flight = 0\n").expect("written");
+    let output = std::process::Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .arg("status")
+        .env_remove("RUST_LOG")
+        .env_remove("KERNEL_SYNC_LOG_FORMAT")
+        .output()
+        .expect("the binary runs");
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(stderr.contains("kernel.max_in_flight"), "{stderr}");
+    assert!(stderr.contains("the README"), "{stderr}");
+}
+
 // ---------------------------------------------------------------------------------------
 // README
 // ---------------------------------------------------------------------------------------
