@@ -582,6 +582,42 @@ async fn once_with_a_wrong_kernel_key_exits_3() {
     assert!(error.contains("kernel"), "{error}");
 }
 
+/// The Kernel simulator answers a refused key with 401 and keeps serving (it once held its
+/// lock across the answer and hung).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kernel_simulator_answers_401_and_keeps_serving() {
+    let (world, _dir) = world(|_| {}).await;
+    let url = world
+        .kernel
+        .base_url()
+        .join(kernel_sync::kernel::client::ENRICHMENT_PATH)
+        .expect("the simulator's URL takes the path");
+    let http = reqwest::Client::new();
+    for key in [
+        WRONG_KERNEL_KEY,
+        WRONG_KERNEL_KEY,
+        kernel_sync::sim::kernel::DEMO_API_KEY,
+    ] {
+        let answer = tokio::time::timeout(
+            Duration::from_secs(10),
+            http.get(url.clone())
+                .query(&[("executionId", "00000000-0000-4000-8000-000000000000")])
+                .header("x-api-key", key)
+                .send(),
+        )
+        .await
+        .expect("the simulator answers in time")
+        .expect("the simulator answers");
+        let refused = key == WRONG_KERNEL_KEY;
+        assert_eq!(
+            answer.status() == 401,
+            refused,
+            "{key}: {}",
+            answer.status()
+        );
+    }
+}
+
 /// `check` on a mapping that targets a field the org lacks: 2, the problem listed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_lists_a_broken_mapping_and_exits_2() {
