@@ -72,9 +72,10 @@ fn report(problems: &[String]) -> Exit {
         println!("no problems found");
         return Exit::Ok;
     }
-    eprintln!("{} problem(s):", problems.len());
+    // The problems are the command's answer: stdout, like the lines that passed.
+    println!("{} problem(s):", problems.len());
     for problem in problems {
-        eprintln!("  - {problem}");
+        println!("  - {problem}");
     }
     Exit::Config
 }

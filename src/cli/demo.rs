@@ -138,15 +138,13 @@ pub async fn execute(args: Args) -> anyhow::Result<Exit> {
     let engine = connect(settings).await?;
     let names: Vec<String> = engine.plans.iter().map(|p| p.sync.name.clone()).collect();
 
+    // One signal channel for the whole demo: Ctrl-C during the pass ends the demo rather than
+    // moving on to `--serve` and waiting for a second one.
+    let mut stop = super::shutdown_signal();
     let counts = CountsHandle::default();
     let progress = tokio::spawn(show_progress(engine.clone(), names.clone(), counts.clone()));
     let report = engine
-        .run_pass(
-            &names,
-            Some(Duration::from_secs(120)),
-            super::shutdown_signal(),
-            counts,
-        )
+        .run_pass(&names, Some(Duration::from_secs(120)), stop.clone(), counts)
         .await;
     progress.abort();
     let _ = progress.await;
@@ -185,8 +183,7 @@ pub async fn execute(args: Args) -> anyhow::Result<Exit> {
         "Connecting a real org (connected app, integration user, target fields) is described in the README."
     );
 
-    if args.serve {
-        let mut stop = super::shutdown_signal();
+    if args.serve && !*stop.borrow() {
         println!(
             "simulators serving: salesforce {} kernel {}",
             world.org.base_url(),

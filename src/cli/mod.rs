@@ -108,6 +108,7 @@ impl Exit {
 
 /// Runs one command and reports its failure on stderr.
 pub async fn run(cli: Cli) -> Exit {
+    let format = cli.log_format;
     let result = match cli.command {
         Command::Run => run::execute(&cli.config).await,
         Command::Once(args) => once::execute(&cli.config, args).await,
@@ -122,6 +123,12 @@ pub async fn run(cli: Cli) -> Exit {
         Ok(exit) => exit,
         Err(e) => {
             let exit = classify(&e);
+            // With JSON logs stderr belongs to the log collector: the failure is one more
+            // JSON line there, not free text.
+            if format == logging::LogFormat::Json {
+                tracing::error!(error = %format!("{e:#}"), exit_code = exit.code(), "command failed");
+                return exit;
+            }
             eprintln!("error: {e:#}");
             if exit == Exit::Config {
                 eprintln!("(every key is described in config.example.toml and the README)");

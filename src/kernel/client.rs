@@ -299,6 +299,7 @@ impl KernelClient {
         let response = match build().send().await {
             Ok(response) => response,
             Err(source) => {
+                metrics::counter!("kernel_sync_kernel_requests_total", "endpoint" => endpoint, "outcome" => "transport_error").increment(1);
                 return Attempt::Retry(KernelError::Transport {
                     endpoint,
                     attempts: attempt,
@@ -321,6 +322,7 @@ impl KernelClient {
         tracing::debug!(endpoint, status, attempt, "kernel answered");
 
         let class = StatusClass::of(status);
+        metrics::counter!("kernel_sync_kernel_requests_total", "endpoint" => endpoint, "outcome" => outcome_label(class)).increment(1);
         if class != StatusClass::RateLimited {
             self.inner.budget.note_accepted();
         }
@@ -431,6 +433,19 @@ impl Decoded for PollAnswer {
             }
             _ => None,
         }
+    }
+}
+
+/// The `outcome` label of `kernel_sync_kernel_requests_total`: one value per status class.
+fn outcome_label(class: StatusClass) -> &'static str {
+    match class {
+        StatusClass::Success => "ok",
+        StatusClass::BadRequest => "bad_request",
+        StatusClass::Unauthorized => "unauthorized",
+        StatusClass::RateLimited => "rate_limited",
+        StatusClass::ServerError => "server_error",
+        StatusClass::Unavailable => "unavailable",
+        StatusClass::Unexpected => "unexpected_status",
     }
 }
 

@@ -465,9 +465,17 @@ impl SalesforceClient {
             request = request.json(body);
         }
 
+        // The endpoint label is the resource after the version (`query`, `sobjects`,
+        // `composite`, `limits`): a handful of values, never a record id.
+        let endpoint = call.path.split('/').nth(4).unwrap_or("other").to_owned();
         let started = Instant::now();
-        let response = request.send().await.map_err(transport)?;
+        let response = request.send().await.map_err(|e| {
+            metrics::counter!("kernel_sync_salesforce_api_calls_total", "endpoint" => endpoint.clone(), "outcome" => "transport_error").increment(1);
+            transport(e)
+        })?;
         let status = response.status();
+        let outcome = if status.is_success() { "ok" } else { "error" };
+        metrics::counter!("kernel_sync_salesforce_api_calls_total", "endpoint" => endpoint, "outcome" => outcome).increment(1);
         self.note_usage(response.headers());
         let body = response.bytes().await.map_err(transport)?;
         tracing::debug!(
