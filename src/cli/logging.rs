@@ -21,8 +21,9 @@ pub fn init(format: LogFormat, verbose: u8) {
         1 => "kernel_sync=debug,info",
         _ => "kernel_sync=trace,debug",
     };
-    // The scheduler crate narrates its own start-up at info; keep that at warn.
-    let default = format!("{level},tokio_cron_scheduler=warn");
+    // The scheduler crate narrates its own start-up at info, and sqlx logs PostgreSQL's
+    // notices (such as "relation already exists, skipping") at info: keep both at warn.
+    let default = format!("{level},tokio_cron_scheduler=warn,sqlx=warn");
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

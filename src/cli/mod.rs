@@ -146,9 +146,7 @@ pub fn classify(error: &anyhow::Error) -> Exit {
         }
         if let Some(e) = cause.downcast_ref::<PipelineError>() {
             return match e {
-                PipelineError::Mapping { .. } | PipelineError::DaemonRunning { .. } => {
-                    Exit::Config
-                }
+                PipelineError::Mapping { .. } | PipelineError::DaemonRunning { .. } => Exit::Config,
                 PipelineError::Store(_) => Exit::Internal,
                 _ => Exit::Unreachable,
             };

@@ -40,6 +40,8 @@ pub struct ApiUsageSeen {
     pub usage: String,
     /// When it was seen.
     pub seen_at: String,
+    /// Whether harvest and write-back pause at this usage (`salesforce.daily_api_share`).
+    pub paused: bool,
 }
 
 /// One object sync's state.
@@ -135,6 +137,7 @@ pub async fn gather(settings: &crate::config::Settings, store: &Store) -> anyhow
         .observation(SALESFORCE_USAGE)
         .await?
         .map(|(usage, at)| ApiUsageSeen {
+            paused: at_or_above_share(&usage, settings.salesforce.daily_api_share),
             usage,
             seen_at: time(at),
         });
@@ -204,9 +207,14 @@ pub fn render(status: &Status) -> String {
     let _ = writeln!(out, "open kernel executions  {}", status.open_executions);
     match &status.salesforce_api_usage {
         Some(seen) => {
+            let paused = if seen.paused {
+                ": at or above salesforce.daily_api_share, harvest and write-back are paused"
+            } else {
+                ""
+            };
             let _ = writeln!(
                 out,
-                "salesforce api usage    {} (seen {})",
+                "salesforce api usage    {} (seen {}){paused}",
                 seen.usage, seen.seen_at
             );
         }
@@ -217,9 +225,33 @@ pub fn render(status: &Status) -> String {
     out
 }
 
+/// Whether `used/max` is at or above `share` of the allowance.
+fn at_or_above_share(usage: &str, share: f64) -> bool {
+    let Some((used, max)) = usage.split_once('/') else {
+        return false;
+    };
+    match (used.parse::<f64>(), max.parse::<f64>()) {
+        (Ok(used), Ok(max)) if max > 0.0 => used >= share * max,
+        _ => false,
+    }
+}
+
 fn time(ms: Millis) -> String {
     DateTime::<Utc>::from_timestamp_millis(ms).map_or_else(
         || ms.to_string(),
         |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::at_or_above_share;
+
+    #[test]
+    fn the_pause_follows_the_configured_share() {
+        assert!(at_or_above_share("12000/15000", 0.8));
+        assert!(!at_or_above_share("11999/15000", 0.8));
+        assert!(!at_or_above_share("5/0", 0.8));
+        assert!(!at_or_above_share("garbled", 0.8));
+    }
 }

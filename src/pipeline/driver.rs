@@ -508,8 +508,14 @@ impl Engine {
                 .await;
         };
         let proposal = map::propose(&plan.sync.fields, &plan.describe, &answer.fields);
-        for note in &proposal.notes {
-            tracing::debug!(record_id = %item.record_id, note = %note, "mapping note");
+        if !proposal.notes.is_empty() {
+            // The notes quote values; only the fields they concern reach the log.
+            let fields: Vec<&str> = proposal
+                .notes
+                .iter()
+                .filter_map(|n| n.split(':').next())
+                .collect();
+            tracing::debug!(record_id = %item.record_id, fields = ?fields, "mapped values left out or cut");
         }
         item.payload = Some(answer.fields);
         item.enriched_fingerprint = Some(
