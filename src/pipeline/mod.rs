@@ -66,7 +66,7 @@ pub enum PipelineError {
     #[error("the engine lease was lost to another replica; restarting stands this one by")]
     LeaseLost,
     /// A mapping does not fit the org (found by describe).
-    #[error("object sync {object_sync}: {problems:?}")]
+    #[error("object sync {object_sync} does not fit the org: {}", problems.join("; "))]
     Mapping {
         /// The object sync.
         object_sync: String,
@@ -91,8 +91,11 @@ impl PipelineError {
     /// Whether an operator must act (credentials, permissions): the pass stops at once.
     pub fn needs_operator(&self) -> bool {
         match self {
-            PipelineError::Salesforce(e) => e.kind() == crate::salesforce::ErrorKind::Auth,
-            PipelineError::Kernel(e) => e.kind() == crate::kernel::ErrorKind::Unauthorized,
+            PipelineError::Salesforce(e) => matches!(
+                e.kind(),
+                crate::salesforce::ErrorKind::Auth | crate::salesforce::ErrorKind::Config
+            ),
+            PipelineError::Kernel(e) => e.kind().needs_operator(),
             PipelineError::Mapping { .. } => true,
             _ => false,
         }
