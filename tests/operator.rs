@@ -794,3 +794,57 @@ fn the_token_scan_finds_a_session_id() {
     assert_eq!(find_session_token("Hello! world"), None);
     assert_eq!(find_session_token("record 001000000000011AAA!"), None);
 }
+
+/// `sim kernel --config FILE` and `sim salesforce`: each prints its address, answers there,
+/// and stops on Ctrl-C. (`--config` here names the simulator's settings, not a deployment.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sim_commands_serve_until_ctrl_c() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let settings = dir.path().join("kernel-sim.toml");
+    std::fs::write(&settings, "requests_per_second = 50\n").expect("write settings");
+    let http = reqwest::Client::new();
+    for (args, probe) in [
+        (
+            vec!["sim", "kernel", "--listen", "127.0.0.1:0"],
+            "api/v1/inbound/enrichment",
+        ),
+        (
+            vec!["sim", "salesforce", "--listen", "127.0.0.1:0"],
+            "services/data/v62.0/limits",
+        ),
+    ] {
+        let mut cmd = command(&settings, &args);
+        let mut child = cmd.spawn().expect("the simulator starts");
+        let mut out = lines_of(child.stdout.take().expect("stdout"));
+        let mut err = lines_of(child.stderr.take().expect("stderr"));
+        let mut stdout = Vec::new();
+        let line = wait_for_line(&mut out, &mut stdout, |l| l.contains("listening on")).await;
+        let base = line
+            .rsplit(' ')
+            .next()
+            .expect("an address")
+            .trim_end_matches('/')
+            .to_owned();
+
+        // Without credentials both answer 401: they are up and they check.
+        let status = http
+            .get(format!("{base}/{probe}"))
+            .send()
+            .await
+            .expect("answers")
+            .status();
+        assert_eq!(status.as_u16(), 401, "{args:?}");
+
+        let pid = child.id().expect("running");
+        let kill = std::process::Command::new("kill")
+            .args(["-INT", &pid.to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(kill.success());
+        assert_eq!(wait_exit(&mut child).await, 0, "{args:?}");
+        let mut stderr = Vec::new();
+        drain(&mut out, &mut stdout).await;
+        drain(&mut err, &mut stderr).await;
+        assert_no_secrets(&format!("{args:?}"), &stderr.join("\n"));
+    }
+}

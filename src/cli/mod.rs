@@ -30,9 +30,12 @@ pub const DEFAULT_CONFIG: &str = "kernel-sync.toml";
 #[derive(Debug, Parser)]
 #[command(name = "kernel-sync", version, about)]
 pub struct Cli {
-    /// The deployment file.
-    #[arg(long, short, global = true, env = "KERNEL_SYNC_CONFIG", default_value = DEFAULT_CONFIG)]
-    pub config: PathBuf,
+    /// The deployment file [default: kernel-sync.toml]. (For `sim kernel`, the simulator's
+    /// settings file.)
+    // No clap default: a global argument's value reaches every subcommand's argument of the
+    // same name, and `sim kernel --config` names a different file.
+    #[arg(long, short, global = true, env = "KERNEL_SYNC_CONFIG")]
+    pub config: Option<PathBuf>,
     /// Log format on stderr.
     #[arg(
         long,
@@ -109,13 +112,14 @@ impl Exit {
 /// Runs one command and reports its failure on stderr.
 pub async fn run(cli: Cli) -> Exit {
     let format = cli.log_format;
+    let config = cli.config.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
     let result = match cli.command {
-        Command::Run => run::execute(&cli.config).await,
-        Command::Once(args) => once::execute(&cli.config, args).await,
-        Command::Check => check::execute(&cli.config).await,
-        Command::DryRun(args) => dry_run::execute(&cli.config, args).await,
-        Command::Status(args) => status::execute(&cli.config, args).await,
-        Command::Retry(args) => retry::execute(&cli.config, args).await,
+        Command::Run => run::execute(&config).await,
+        Command::Once(args) => once::execute(&config, args).await,
+        Command::Check => check::execute(&config).await,
+        Command::DryRun(args) => dry_run::execute(&config, args).await,
+        Command::Status(args) => status::execute(&config, args).await,
+        Command::Retry(args) => retry::execute(&config, args).await,
         Command::Demo(args) => demo::execute(args).await,
         Command::Sim(which) => sim::execute(which).await,
     };
