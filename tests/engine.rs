@@ -834,3 +834,109 @@ async fn a_second_daemon_stands_by_until_the_first_stops() {
     let stopped = tokio::time::timeout(Duration::from_secs(10), second_daemon).await;
     assert!(matches!(stopped, Ok(Ok(Ok(())))), "{stopped:?}");
 }
+
+/// A database of its own on the PostgreSQL server the tests use
+/// (`KERNEL_SYNC_TEST_POSTGRES_URL`, or the machine's own on 127.0.0.1:5432, which
+/// `.ci/postgres-up` starts). `None`, said loudly, when there is no server outside CI.
+async fn postgres_database() -> Option<(String, String)> {
+    use sqlx::Executor;
+    let admin = std::env::var("KERNEL_SYNC_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let options: sqlx::postgres::PgConnectOptions = admin.parse().expect("postgres url");
+    let pool = match sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(options)
+        .await
+    {
+        Ok(pool) => pool,
+        Err(e) => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "PostgreSQL is required in CI: {e}"
+            );
+            eprintln!("SKIPPED: the PostgreSQL pass: {admin} is unreachable ({e})");
+            return None;
+        }
+    };
+    let name = format!(
+        "kernel_sync_e2e_{}_{}",
+        std::process::id(),
+        rand::random::<u32>()
+    );
+    pool.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .await
+        .expect("create");
+    pool.close().await;
+    let base = admin
+        .rsplit_once('/')
+        .map_or(admin.as_str(), |(base, _)| base)
+        .to_owned();
+    Some((format!("{base}/{name}"), admin))
+}
+
+/// The same engine over a PostgreSQL store: every lead and prospect ends where it should,
+/// and a second pass is quiet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pass_over_a_postgresql_store() {
+    let Some((url, admin)) = postgres_database().await else {
+        return;
+    };
+    let mut edits = Setup::default().edits;
+    edits.push((
+        "url = \"sqlite://kernel-sync.sqlite\"".into(),
+        format!("url = \"{url}\""),
+    ));
+    let world = common::start(Setup {
+        edits,
+        ..Setup::default()
+    })
+    .await;
+    let engine = world.engine().await;
+    assert_eq!(
+        engine.store.backend(),
+        kernel_sync::store::Backend::Postgres
+    );
+
+    let report = common::pass(&engine, &["leads", "prospects"], Duration::from_secs(60)).await;
+    assert_eq!(
+        report.end,
+        Some(kernel_sync::pipeline::driver::DriveEnd::Idle)
+    );
+    for name in ["leads", "prospects"] {
+        let items = common::items(&engine, name).await;
+        assert!(!items.is_empty());
+        for item in items.values() {
+            assert!(
+                matches!(item.state, ItemState::Written | ItemState::Skipped),
+                "{name} {}: {:?} {:?}",
+                item.record_id,
+                item.state,
+                item.reason
+            );
+        }
+    }
+    let posts = world.post_bodies();
+    let writes = world.records_written();
+    common::pass(&engine, &["leads", "prospects"], Duration::from_secs(60)).await;
+    assert_eq!(
+        (world.post_bodies(), world.records_written()),
+        (posts, writes),
+        "quiet"
+    );
+
+    engine.store.close().await;
+    let name = url.rsplit('/').next().unwrap_or_default().to_owned();
+    let options: sqlx::postgres::PgConnectOptions = admin.parse().expect("postgres url");
+    if let Ok(pool) = sqlx::postgres::PgPoolOptions::new()
+        .connect_with(options)
+        .await
+    {
+        use sqlx::Executor;
+        let _ = pool
+            .execute(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name}"
+            )))
+            .await;
+    }
+}
