@@ -491,10 +491,7 @@ impl Store {
                 "SELECT {ITEM_COLUMNS} FROM work_items WHERE object_sync = $1 AND record_id IN ({})",
                 placeholders.join(", ")
             );
-            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(object_sync);
-            for id in chunk {
-                query = query.bind(id);
-            }
+            let query = bind_all(sqlx::query(AssertSqlSafe(sql)).bind(object_sync), chunk);
             let rows = query
                 .fetch_all(&self.pool)
                 .await
@@ -664,10 +661,10 @@ impl Store {
                  AND object_sync IN ({names}) ORDER BY next_action_at, id LIMIT 1{lock}) \
              AND state = 'pending' RETURNING {ITEM_COLUMNS}"
         );
-        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(now).bind(now_ms());
-        for name in object_syncs {
-            query = query.bind(name);
-        }
+        let query = bind_all(
+            sqlx::query(AssertSqlSafe(sql)).bind(now).bind(now_ms()),
+            object_syncs,
+        );
         let row = query
             .fetch_optional(&self.pool)
             .await
@@ -686,11 +683,12 @@ impl Store {
         now: Millis,
         limit: u32,
     ) -> Result<Vec<WorkItem>, StoreError> {
-        self.due_items(ItemState::Open, object_syncs, now, limit)
-            .await
+        let due = "state = 'open' AND next_action_at <= $1";
+        self.due_items(due, object_syncs, now, limit).await
     }
 
-    /// Items with values waiting to be written whose write is due, earliest first.
+    /// Items with values waiting to be written whose write is due, earliest first: the
+    /// early write of an open execution's fast fields at once, a final write at its time.
     ///
     /// # Errors
     ///
@@ -701,31 +699,16 @@ impl Store {
         now: Millis,
         limit: u32,
     ) -> Result<Vec<WorkItem>, StoreError> {
-        if object_syncs.is_empty() {
-            return Ok(Vec::new());
-        }
-        let names = in_list(3, object_syncs.len());
-        let sql = format!(
-            "SELECT {ITEM_COLUMNS} FROM work_items WHERE pending_write IS NOT NULL \
-             AND (state = 'open' OR (state = 'writing' AND next_action_at <= $1)) \
-             AND object_sync IN ({names}) ORDER BY next_action_at, id LIMIT $2"
-        );
-        let mut query = sqlx::query(AssertSqlSafe(sql))
-            .bind(now)
-            .bind(i64::from(limit));
-        for name in object_syncs {
-            query = query.bind(name);
-        }
-        let rows = query
-            .fetch_all(&self.pool)
-            .await
-            .map_err(StoreError::db("due writes"))?;
-        rows.iter().map(decode_item).collect()
+        let due = "pending_write IS NOT NULL \
+                   AND (state = 'open' OR (state = 'writing' AND next_action_at <= $1))";
+        self.due_items(due, object_syncs, now, limit).await
     }
 
+    /// Items of `object_syncs` matching `due` (which may use `$1`, the time), earliest
+    /// first, at most `limit`.
     async fn due_items(
         &self,
-        state: ItemState,
+        due: &str,
         object_syncs: &[String],
         now: Millis,
         limit: u32,
@@ -733,19 +716,15 @@ impl Store {
         if object_syncs.is_empty() {
             return Ok(Vec::new());
         }
-        let names = in_list(4, object_syncs.len());
+        let names = in_list(3, object_syncs.len());
         let sql = format!(
-            "SELECT {ITEM_COLUMNS} FROM work_items WHERE state = $1 AND next_action_at <= $2 \
-             AND object_sync IN ({names}) ORDER BY next_action_at, id LIMIT $3"
+            "SELECT {ITEM_COLUMNS} FROM work_items WHERE {due} \
+             AND object_sync IN ({names}) ORDER BY next_action_at, id LIMIT $2"
         );
-        let mut query = sqlx::query(AssertSqlSafe(sql))
-            .bind(state.as_str())
+        let query = sqlx::query(AssertSqlSafe(sql))
             .bind(now)
             .bind(i64::from(limit));
-        for name in object_syncs {
-            query = query.bind(name);
-        }
-        let rows = query
+        let rows = bind_all(query, object_syncs)
             .fetch_all(&self.pool)
             .await
             .map_err(StoreError::db("due items"))?;
@@ -858,10 +837,7 @@ impl Store {
                  AND record_id IN ({})",
                 in_list(2, chunk.len())
             );
-            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(object_sync);
-            for id in chunk {
-                query = query.bind(id);
-            }
+            let query = bind_all(sqlx::query(AssertSqlSafe(sql)).bind(object_sync), chunk);
             let rows = query
                 .fetch_all(&self.pool)
                 .await
@@ -1069,10 +1045,7 @@ impl Store {
         if let Some(name) = object_sync {
             query = query.bind(name);
         }
-        for id in record_ids {
-            query = query.bind(id);
-        }
-        let done = query
+        let done = bind_all(query, record_ids)
             .execute(&self.pool)
             .await
             .map_err(StoreError::db("requeue parked"))?;
@@ -1187,6 +1160,17 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// A query with the arguments bound so far.
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, <sqlx::Any as sqlx::Database>::Arguments>;
+
+/// Binds every value in turn (for the placeholders of an `IN (...)` list).
+fn bind_all<'q>(mut query: AnyQuery<'q>, values: &[String]) -> AnyQuery<'q> {
+    for value in values {
+        query = query.bind(value.clone());
+    }
+    query
 }
 
 /// `$first, $first+1, ...` for `count` placeholders.
