@@ -848,3 +848,36 @@ async fn the_sim_commands_serve_until_ctrl_c() {
         assert_no_secrets(&format!("{args:?}"), &stderr.join("\n"));
     }
 }
+
+/// `once` against a Kernel that cannot be reached ends at `--max-wait` with exit 3, telling
+/// an unreachable service apart from parked records, and leaves the work queued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_with_kernel_unreachable_exits_3() {
+    // A port nothing listens on: bind one, then let it go.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let address = closed.local_addr().expect("its address");
+    drop(closed);
+    let (world, _dir) = world(|dir| {
+        let path = dir.join("kernel-sync.toml");
+        let text = std::fs::read_to_string(&path).expect("deployment");
+        let start = text.find("base_url = ").expect("base_url");
+        let end = start + text[start..].find('\n').expect("line end");
+        let edited = format!(
+            "{}base_url = \"http://{address}\"{}",
+            &text[..start],
+            &text[end..]
+        );
+        std::fs::write(&path, edited).expect("deployment written");
+    })
+    .await;
+    let output = run(
+        &world.config,
+        &["once", "--object", "prospects", "--max-wait", "12s"],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(3), "{}", text(&output.stderr));
+    let finished = log_lines(&text(&output.stderr), "run finished");
+    assert_eq!(finished.len(), 1);
+    assert_eq!(finished[0]["written"], 0);
+    assert!(finished[0]["left_active"].as_u64().unwrap_or(0) > 0);
+}

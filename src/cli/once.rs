@@ -45,9 +45,12 @@ pub async fn execute(config: &Path, args: Args) -> anyhow::Result<Exit> {
     Ok(exit_for(&report))
 }
 
-/// The exit code of a pass: 0 when every record made it, 1 otherwise.
+/// The exit code of a pass: 3 when Salesforce or Kernel could not be reached, 0 when every
+/// record made it, 1 otherwise.
 pub fn exit_for(report: &PassReport) -> Exit {
-    if report.all_made_it() {
+    if report.objects.iter().any(|o| o.unreachable) {
+        Exit::Unreachable
+    } else if report.all_made_it() {
         Exit::Ok
     } else {
         Exit::Parked

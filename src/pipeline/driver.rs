@@ -44,6 +44,10 @@ pub struct DriveCounts {
     pub parked: u64,
     /// Records dropped (deleted in Salesforce).
     pub dropped: u64,
+    /// Kernel calls answered (submits and polls).
+    pub kernel_reached: u64,
+    /// Kernel calls that failed for good after their retries (unreachable, overloaded).
+    pub kernel_unreachable: u64,
 }
 
 /// When a drive stops.
@@ -375,12 +379,18 @@ impl Engine {
                     _ => now_ms() + millis(cadence.first),
                 };
                 self.store.save(&item).await?;
-                bump(counts, &item.object_sync, |c| c.submitted += 1);
+                bump(counts, &item.object_sync, |c| {
+                    c.submitted += 1;
+                    c.kernel_reached += 1;
+                });
                 metrics::counter!("kernel_sync_executions_submitted_total", "status" => submit_status_name(answer.status)).increment(1);
                 Ok(())
             }
             Err(e) => {
                 self.kernel.budget().release_slot();
+                if e.is_transient() {
+                    bump(counts, &item.object_sync, |c| c.kernel_unreachable += 1);
+                }
                 match e.kind() {
                     KernelErrorKind::Rejected | KernelErrorKind::InvalidInput => {
                         self.park(
@@ -427,12 +437,16 @@ impl Engine {
             Ok(answer) => answer,
             Err(e) if e.kind() == KernelErrorKind::Unauthorized => return Err(e.into()),
             Err(e) => {
+                if e.is_transient() {
+                    bump(counts, &item.object_sync, |c| c.kernel_unreachable += 1);
+                }
                 item.reason = Some(e.to_string());
                 item.next_action_at = now_ms() + millis(self.settings.kernel.poll.first);
                 self.store.save(&item).await?;
                 return Err(e.into());
             }
         };
+        bump(counts, &item.object_sync, |c| c.kernel_reached += 1);
         item.polls = item.polls.saturating_add(1);
         item.last_status = Some(poll_status_name(answer.status).to_owned());
         item.reason = None;

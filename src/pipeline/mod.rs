@@ -88,6 +88,16 @@ impl From<KernelError> for PipelineError {
 }
 
 impl PipelineError {
+    /// Whether the other side could not be reached (or stayed overloaded) through every
+    /// retry: the exit code of `once` tells that apart from parked records.
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            PipelineError::Salesforce(e) => e.kind() == crate::salesforce::ErrorKind::Retryable,
+            PipelineError::Kernel(e) => e.is_transient(),
+            _ => false,
+        }
+    }
+
     /// Whether an operator must act (credentials, permissions): the pass stops at once.
     pub fn needs_operator(&self) -> bool {
         match self {

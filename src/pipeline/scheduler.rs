@@ -40,6 +40,9 @@ pub struct ObjectReport {
     pub left_active: u64,
     /// Why the harvest failed, if it did.
     pub harvest_error: Option<String>,
+    /// Salesforce or Kernel could not be reached: the harvest failed for that reason, or
+    /// every Kernel call of the pass failed after its retries.
+    pub unreachable: bool,
 }
 
 impl PassReport {
@@ -113,6 +116,7 @@ impl Engine {
                 Err(e) if e.needs_operator() => return Err(e),
                 Err(e) => {
                     tracing::error!(object_sync = %name, error = %e, "harvest failed");
+                    object.unreachable = e.is_unreachable();
                     object.harvest_error = Some(e.to_string());
                 }
             }
@@ -151,6 +155,7 @@ impl Engine {
             object.counts.parked = done.parked;
             object.counts.dropped = done.dropped;
             object.submitted = done.submitted;
+            object.unreachable |= done.kernel_reached == 0 && done.kernel_unreachable > 0;
             object.left_active = self
                 .store
                 .active_count(std::slice::from_ref(&object.name))
