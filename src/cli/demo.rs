@@ -259,15 +259,29 @@ async fn summary(report: &PassReport, engine: &crate::pipeline::Engine) -> Strin
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<12} {:>9} {:>7} {:>8} {:>7} {:>7}",
-        "object", "harvested", "written", "skipped", "parked", "dropped"
+        "{:<12} {:>9} {:>7} {:>8} {:>7} {:>7} {:>12} {:>16}",
+        "object",
+        "harvested",
+        "written",
+        "skipped",
+        "parked",
+        "dropped",
+        "kernel calls",
+        "salesforce calls"
     );
     for object in &report.objects {
         let c = &object.counts;
         let _ = writeln!(
             out,
-            "{:<12} {:>9} {:>7} {:>8} {:>7} {:>7}",
-            object.name, c.harvested, c.written, c.skipped, c.parked, c.dropped
+            "{:<12} {:>9} {:>7} {:>8} {:>7} {:>7} {:>12} {:>16}",
+            object.name,
+            c.harvested,
+            c.written,
+            c.skipped,
+            c.parked,
+            c.dropped,
+            c.kernel_calls,
+            c.salesforce_calls
         );
     }
     for object in &report.objects {

@@ -48,6 +48,8 @@ pub struct DriveCounts {
     pub kernel_reached: u64,
     /// Kernel calls that failed for good after their retries (unreachable, overloaded).
     pub kernel_unreachable: u64,
+    /// Salesforce calls of write-back (reads before writing, Collections updates).
+    pub salesforce_calls: u64,
 }
 
 /// When a drive stops.

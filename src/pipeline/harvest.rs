@@ -233,6 +233,7 @@ impl Engine {
         tracing::debug!(object_sync = %sync.name, soql = %query, "harvest query");
 
         self.salesforce_gate().await?;
+        counts.salesforce_calls += 1;
         let mut page = self.salesforce.query(&query).await?;
         self.salesforce_guard.observe(&self.salesforce);
         loop {
@@ -283,6 +284,7 @@ impl Engine {
                 break;
             };
             self.salesforce_gate().await?;
+            counts.salesforce_calls += 1;
             page = self.salesforce.query_more(&next).await?;
             self.salesforce_guard.observe(&self.salesforce);
         }

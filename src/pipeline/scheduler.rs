@@ -155,6 +155,8 @@ impl Engine {
             object.counts.parked = done.parked;
             object.counts.dropped = done.dropped;
             object.submitted = done.submitted;
+            object.counts.salesforce_calls += done.salesforce_calls;
+            object.counts.kernel_calls = done.kernel_reached + done.kernel_unreachable;
             object.unreachable |= done.kernel_reached == 0 && done.kernel_unreachable > 0;
             object.left_active = self
                 .store
@@ -183,6 +185,8 @@ impl Engine {
                 parked = object.counts.parked,
                 dropped = object.counts.dropped,
                 left_active = object.left_active,
+                kernel_calls = object.counts.kernel_calls,
+                salesforce_calls = object.counts.salesforce_calls,
                 "run finished"
             );
         }

@@ -92,6 +92,7 @@ impl Engine {
         let ids: Vec<String> = batch.iter().map(|i| i.record_id.clone()).collect();
         let field_refs: Vec<&str> = fields.iter().map(String::as_str).collect();
         self.salesforce_gate().await?;
+        bump(counts, &object_sync, |c| c.salesforce_calls += 1);
         let records = match self
             .salesforce
             .read_by_ids(&object, &field_refs, &ids)
@@ -151,6 +152,7 @@ impl Engine {
         }
 
         // 3. One Collections call; each record's outcome decides its fate.
+        bump(counts, &object_sync, |c| c.salesforce_calls += 1);
         let outcomes = match self.salesforce.update(&updates).await {
             Ok(outcomes) => outcomes,
             Err(e) => {

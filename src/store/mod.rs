@@ -280,6 +280,13 @@ pub struct RunCounts {
     pub parked: u64,
     /// Records dropped (deleted) in this run.
     pub dropped: u64,
+    /// Salesforce API calls the run made (queries and writes; token requests aside).
+    #[serde(default)]
+    pub salesforce_calls: u64,
+    /// Kernel calls the run made (submissions and polls, each counted once however often
+    /// the client retried it).
+    #[serde(default)]
+    pub kernel_calls: u64,
 }
 
 /// One row of run history.
