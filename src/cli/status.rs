@@ -202,6 +202,13 @@ pub fn render(status: &Status) -> String {
             for item in list {
                 let _ = writeln!(out, "    {}  {}", item.record_id, item.reason);
             }
+            let total = object.items.get(title).copied().unwrap_or(0);
+            let more = usize::try_from(total)
+                .unwrap_or(usize::MAX)
+                .saturating_sub(list.len());
+            if more > 0 {
+                let _ = writeln!(out, "    ... and {more} more (the newest are shown)");
+            }
         }
     }
     let _ = writeln!(out, "open kernel executions  {}", status.open_executions);
