@@ -180,7 +180,8 @@ pub async fn execute(args: Args) -> anyhow::Result<Exit> {
         ),
     }
     println!(
-        "Connecting a real org (connected app, integration user, target fields) is described in the README."
+        "Connecting a real org (connected app, integration user, target fields) is described \
+         in the README."
     );
 
     if args.serve && !*stop.borrow() {

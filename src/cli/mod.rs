@@ -130,7 +130,8 @@ pub async fn run(cli: Cli) -> Exit {
             // With JSON logs stderr belongs to the log collector: the failure is one more
             // JSON line there, not free text.
             if format == logging::LogFormat::Json {
-                tracing::error!(error = %format!("{e:#}"), exit_code = exit.code(), "command failed");
+                let error = format!("{e:#}");
+                tracing::error!(error = %error, exit_code = exit.code(), "command failed");
                 return exit;
             }
             eprintln!("error: {e:#}");

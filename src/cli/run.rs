@@ -117,8 +117,11 @@ async fn render_metrics(State(engine): State<Engine>) -> (StatusCode, String) {
         if let Ok(counts) = engine.store.state_counts(&name).await {
             for state in ItemState::ALL {
                 let n = counts.get(&state).copied().unwrap_or(0);
-                metrics::gauge!("kernel_sync_work_items", "object_sync" => name.clone(), "state" => state.as_str())
-                    .set(n as f64);
+                let labels = [
+                    ("object_sync", name.clone()),
+                    ("state", state.as_str().to_owned()),
+                ];
+                metrics::gauge!("kernel_sync_work_items", &labels).set(n as f64);
             }
         }
         if let Ok(Some(cursor)) = engine.store.cursor(&name).await {

@@ -114,6 +114,8 @@ impl Engine {
         let mut polling = 0usize;
         let mut submitting = false;
         let mut writing = false;
+        // Step failures are retried; the first of a run of them warns, the rest are debug.
+        let mut troubled = false;
         let write_delay = self.settings.salesforce.write_batch_delay;
 
         loop {
@@ -121,9 +123,8 @@ impl Engine {
                 return Ok(self.wind_down(tasks, writing).await);
             }
             let now = now_ms();
-            // A pass cannot write while the daily share is spent (and nothing un-pauses the
-            // guard without a call): it starts nothing new and ends once its tasks are done.
-            // The daemon keeps going: its next harvest observes the usage again.
+            // A pass cannot write while the daily share is spent: it starts nothing new and
+            // ends once its tasks are done. The daemon waits, re-reading the usage (below).
             let budget_spent =
                 matches!(until, DriveUntil::Idle { .. }) && self.salesforce_guard.is_paused();
             if budget_spent && tasks.is_empty() {
@@ -146,9 +147,9 @@ impl Engine {
                     if polling >= MAX_CONCURRENT_POLLS {
                         break;
                     }
-                    // An early write of fast fields waits for the same moment as the next
-                    // poll; polling first would keep it busy at every turn until completion
-                    // replaced it, so the write goes first (unless writes are paused).
+                    // An item with an early write of its fast fields pending is written before
+                    // it is polled again (unless writes are paused): polling it first would
+                    // keep it busy at every turn until completion replaced the early write.
                     if item.pending_write.is_some() && !self.salesforce_guard.is_paused() {
                         continue;
                     }
@@ -261,12 +262,19 @@ impl Engine {
                     for id in ids {
                         busy.remove(&id);
                     }
-                    if let Err(e) = result {
-                        if e.needs_operator() || matches!(e, PipelineError::Store(_)) {
+                    match result {
+                        Ok(()) => troubled = false,
+                        Err(e) if e.needs_operator() || matches!(e, PipelineError::Store(_)) => {
                             tasks.abort_all();
                             return Err(e);
                         }
-                        tracing::warn!(error = %e, "pipeline step failed; it will be retried");
+                        Err(e) if troubled => {
+                            tracing::debug!(error = %e, "pipeline step failed; it will be retried");
+                        }
+                        Err(e) => {
+                            troubled = true;
+                            tracing::warn!(error = %e, "pipeline step failed; it will be retried");
+                        }
                     }
                 }
                 () = tokio::time::sleep_until(wake) => {}
@@ -385,7 +393,9 @@ impl Engine {
                     c.submitted += 1;
                     c.kernel_reached += 1;
                 });
-                metrics::counter!("kernel_sync_executions_submitted_total", "status" => submit_status_name(answer.status)).increment(1);
+                let status = submit_status_name(answer.status);
+                metrics::counter!("kernel_sync_executions_submitted_total", "status" => status)
+                    .increment(1);
                 Ok(())
             }
             Err(e) => {
@@ -531,7 +541,11 @@ impl Engine {
                 .iter()
                 .filter_map(|n| n.split(':').next())
                 .collect();
-            tracing::debug!(record_id = %item.record_id, fields = ?fields, "mapped values left out or cut");
+            tracing::debug!(
+                record_id = %item.record_id,
+                fields = ?fields,
+                "mapped values left out or cut"
+            );
         }
         item.payload = Some(answer.fields);
         item.enriched_fingerprint = Some(
@@ -575,7 +589,11 @@ impl Engine {
             .first
             .saturating_mul(2u32.saturating_pow(item.attempts))
             .min(cadence.max_interval);
-        tracing::debug!(record_id = %item.record_id, attempts = item.attempts, "kernel execution failed; retrying later");
+        tracing::debug!(
+            record_id = %item.record_id,
+            attempts = item.attempts,
+            "kernel execution failed; retrying later"
+        );
         item.state = ItemState::Pending;
         item.execution_id = None;
         item.pending_write = None;
@@ -593,7 +611,12 @@ impl Engine {
         reason: String,
         counts: &CountsHandle,
     ) -> Result<(), PipelineError> {
-        tracing::debug!(object_sync = %item.object_sync, record_id = %item.record_id, reason = %reason, "work item parked");
+        tracing::debug!(
+            object_sync = %item.object_sync,
+            record_id = %item.record_id,
+            reason = %reason,
+            "work item parked"
+        );
         item.state = ItemState::Parked;
         item.reason = Some(reason);
         self.store.save(item).await?;

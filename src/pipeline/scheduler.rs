@@ -257,7 +257,10 @@ impl Engine {
                 Some(name) = tick_rx.recv() => {
                     let Some(flag) = running.get(&name) else { continue };
                     if flag.swap(true, Ordering::SeqCst) {
-                        tracing::info!(object_sync = %name, "tick skipped: the previous harvest is still running");
+                        tracing::info!(
+                            object_sync = %name,
+                            "tick skipped: the previous harvest is still running"
+                        );
                         continue;
                     }
                     let engine = self.clone();

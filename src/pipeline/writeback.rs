@@ -188,7 +188,12 @@ impl Engine {
                     let reason =
                         format!("salesforce rejected the update: {status_code}: {message}{fields}");
                     if is_final {
-                        tracing::error!(object_sync = %item.object_sync, record_id = %item.record_id, code = %status_code, "salesforce rejected a record's update; parked");
+                        tracing::error!(
+                            object_sync = %item.object_sync,
+                            record_id = %item.record_id,
+                            code = %status_code,
+                            "salesforce rejected a record's update; parked"
+                        );
                         self.park(&mut item, reason, counts).await?;
                     } else {
                         // The early write of fast fields failed; the final write tries again

@@ -323,7 +323,8 @@ pub enum Backend {
 }
 
 const ITEM_COLUMNS: &str = "id, object_sync, record_id, object_type, state, reason, inputs, \
-     fingerprint, enriched_fingerprint, submitted_fingerprint, enriched_at, force_refresh, attempts, execution_id, \
+     fingerprint, enriched_fingerprint, submitted_fingerprint, enriched_at, force_refresh, \
+     attempts, execution_id, \
      submitted_at, polls, last_status, next_action_at, payload, pending_write, write_attempts, \
      fast_written, run_id, created_at, updated_at";
 
@@ -495,7 +496,8 @@ impl Store {
             let placeholders: Vec<String> =
                 (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
             let sql = format!(
-                "SELECT {ITEM_COLUMNS} FROM work_items WHERE object_sync = $1 AND record_id IN ({})",
+                "SELECT {ITEM_COLUMNS} FROM work_items \
+                 WHERE object_sync = $1 AND record_id IN ({})",
                 placeholders.join(", ")
             );
             let query = bind_all(sqlx::query(AssertSqlSafe(sql)).bind(object_sync), chunk);
@@ -641,7 +643,7 @@ impl Store {
     }
 
     /// Claims the pending item due first among `object_syncs`, marking it `submitting` in
-    /// the same transaction, so a crash between the POST and its commit is visible on
+    /// the same statement, so a crash between the POST and its commit is visible on
     /// restart.
     ///
     /// # Errors
