@@ -31,7 +31,7 @@ pub fn harvest_soql(
 ) -> Result<String, PipelineError> {
     let sync = &plan.sync;
     let mut select = soql::Select::new(&sync.object)?
-        .fields(["SystemModstamp", "LastModifiedById"])?
+        .fields(["SystemModstamp"])?
         .fields(sync.input_fields())?
         .order_by_modstamp();
     if let Some(filter) = &sync.filter {

@@ -232,8 +232,6 @@ pub struct Engine {
     pub kernel: KernelClient,
     /// One plan per enabled object sync.
     pub plans: Arc<Vec<ObjectPlan>>,
-    /// The integration user's id: our own writes carry it as `LastModifiedById`.
-    pub integration_user: String,
     /// The daily API budget guard.
     pub salesforce_guard: Arc<SalesforceGuard>,
     /// The poll cadence.
@@ -288,7 +286,10 @@ impl Engine {
         salesforce: SalesforceClient,
         kernel: KernelClient,
     ) -> Result<Engine, PipelineError> {
-        let identity = salesforce.identity().await?;
+        // Authenticate first, so wrong credentials fail before any describe. The user id is
+        // not kept: harvest does not filter on LastModifiedById (it would hide a person's
+        // edit made while an execution was open); the input fingerprint is the guard.
+        salesforce.identity().await?;
         let mut plans = Vec::new();
         for sync in settings.objects.iter().filter(|s| s.enabled) {
             let describe = salesforce.describe(&sync.object).await?;
@@ -313,7 +314,6 @@ impl Engine {
             salesforce,
             kernel,
             plans: Arc::new(plans),
-            integration_user: identity.user_id,
             salesforce_guard: guard,
         })
     }
