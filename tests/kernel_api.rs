@@ -834,8 +834,19 @@ mod contract {
         assert_eq!(status, 400);
         answers.push(("get", status, unknown));
         let (_, failed_start) = raw(send_post(&failing, body)).await;
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        let (status, failed) = raw(send_get(&failing, &failed_start["executionId"])).await;
+        // The execution fails once its delay has passed: look until it does.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let (status, failed) = loop {
+            let (status, answer) = raw(send_get(&failing, &failed_start["executionId"])).await;
+            if status != 200 {
+                break (status, answer);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the execution never failed: {answer}"
+            );
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        };
         assert_eq!(status, 500);
         answers.push(("get", status, failed));
 
